@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+
+from ..services import members, sessions
+from .http import Body, actor, parse_body, settings
+from .shapes import organization_json, user_json
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1")
+
+
+class LoginBody(Body):
+    email: str
+    password: str
+    organization_id: str | None = None
+
+
+class AcceptInviteBody(Body):
+    token: str
+    password: str
+    name: str | None = None
+
+
+@bp.post("/auth/login")
+async def login() -> dict[str, Any]:
+    body = await parse_body(LoginBody)
+    token, membership = await sessions.login(
+        body.email, body.password,
+        ttl_seconds=settings().session_ttl_seconds, organization_id=body.organization_id,
+    )
+    return {"token": token, "user": user_json(membership.user, membership)}
+
+
+@bp.post("/auth/logout")
+async def logout() -> dict[str, Any]:
+    await sessions.logout(await actor())
+    return {"success": True}
+
+
+@bp.post("/auth/accept-invite")
+async def accept_invite() -> dict[str, Any]:
+    body = await parse_body(AcceptInviteBody)
+    membership = await members.accept_invite(body.token, body.password, body.name)
+    token = await sessions.open_session(membership, settings().session_ttl_seconds)
+    return {"token": token, "user": user_json(membership.user, membership)}
+
+
+@bp.get("/me")
+async def me() -> dict[str, Any]:
+    principal = await actor()
+    user = user_json(principal.user) if principal.user else None
+    if user is not None and principal.role:
+        user["role"] = principal.role
+    return {
+        "user": user,
+        "organization": organization_json(principal.organization),
+        "auth": {"kind": principal.kind, "scopes": sorted(principal.scopes)},
+    }

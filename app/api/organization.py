@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+
+from ..services import members
+from .http import Body, actor, parse_body, settings
+from .shapes import member_json, organization_json
+
+bp = Blueprint("organization", __name__, url_prefix="/api/v1/organization")
+
+
+class InviteBody(Body):
+    email: str
+    role: str = "member"
+
+
+@bp.get("")
+async def get_organization() -> dict[str, Any]:
+    principal = await actor("organizations:read")
+    return {"organization": organization_json(principal.organization)}
+
+
+@bp.get("/members")
+async def list_members() -> dict[str, Any]:
+    rows = await members.list_members(await actor())
+    return {"members": [member_json(m) for m in rows]}
+
+
+@bp.post("/members")
+async def invite_member() -> tuple[dict[str, Any], int]:
+    principal = await actor()
+    body = await parse_body(InviteBody)
+    membership, token = await members.invite_member(
+        principal, body.email, role=body.role, invite_ttl_seconds=settings().invite_ttl_seconds
+    )
+    # Only callers allowed to invite (admins, members:write keys) ever reach this line.
+    return {"member": member_json(membership), "invite_token": token}, 201
+
+
+@bp.delete("/members/<user_id>")
+async def remove_member(user_id: str) -> dict[str, Any]:
+    await members.remove_member(await actor(), user_id)
+    return {"success": True}

@@ -1,0 +1,45 @@
+"""JSON shapes of the foundation's objects, as the contract shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models.core import ApiKey, Membership, Organization, User
+from ..timefmt import iso
+
+__all__ = ["organization_json", "user_json", "member_json", "api_key_json"]
+
+
+def organization_json(org: Organization) -> dict[str, Any]:
+    return {"id": org.id, "name": org.name, "plan": org.plan, "timezone": org.timezone}
+
+
+def user_json(user: User, membership: Membership | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": user.id, "email": user.email, "name": user.name}
+    if membership is not None:
+        out["role"] = membership.role
+        out["organization_id"] = membership.organization_id  # type: ignore[attr-defined]
+    return out
+
+
+def member_json(m: Membership) -> dict[str, Any]:
+    return {
+        "id": m.user.id,
+        "email": m.user.email,
+        "role": m.role,
+        "name": m.user.name,
+        "status": m.status,
+        "joined_at": iso(m.created_at),
+    }
+
+
+def api_key_json(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": list(key.scopes),
+        "enabled": key.enabled,
+        "created_by": key.created_by_id,  # type: ignore[attr-defined]
+        "created_at": iso(key.created_at),
+    }

@@ -1,0 +1,73 @@
+"""Settings: read once from the environment, with casts and working defaults.
+
+Nothing else in the project reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+__all__ = ["Settings", "load_settings"]
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: SQLite file under data_dir
+    redis_url: str = ""  # empty: in-process socket.io manager
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""  # base URL shown in connection info; derived from the request when empty
+    max_body_bytes: int = 1024 * 1024
+    session_ttl_seconds: int = 30 * 24 * 3600
+    invite_ttl_seconds: int = 7 * 24 * 3600
+    plans_file: str = ""  # empty: the bundled app/plans.json
+    default_plan: str = "self-hosted"
+    allow_private_webhooks: bool = False
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_age_seconds: int = 24 * 3600
+    outbox_concurrency: int = 64
+    log_level: str = "INFO"
+    bootstrap_org: str = "My Organization"
+    bootstrap_email: str = "admin@localhost"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{(self.data_dir / 'switchboard.db').resolve()}"
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    get = env.get
+    return Settings(
+        data_dir=Path(get("SWITCHBOARD_DATA_DIR", "data")),
+        database_url=get("DATABASE_URL", ""),
+        redis_url=get("REDIS_URL", ""),
+        host=get("SWITCHBOARD_HOST", "127.0.0.1"),
+        port=int(get("SWITCHBOARD_PORT", "8000")),
+        public_url=get("SWITCHBOARD_PUBLIC_URL", "").rstrip("/"),
+        max_body_bytes=int(get("SWITCHBOARD_MAX_BODY_BYTES", str(1024 * 1024))),
+        session_ttl_seconds=int(get("SWITCHBOARD_SESSION_TTL", str(30 * 24 * 3600))),
+        invite_ttl_seconds=int(get("SWITCHBOARD_INVITE_TTL", str(7 * 24 * 3600))),
+        plans_file=get("SWITCHBOARD_PLANS_FILE", ""),
+        default_plan=get("SWITCHBOARD_DEFAULT_PLAN", "self-hosted"),
+        allow_private_webhooks=_bool(get("SWITCHBOARD_ALLOW_PRIVATE_WEBHOOKS", "0")),
+        webhook_timeout_seconds=float(get("SWITCHBOARD_WEBHOOK_TIMEOUT", "5")),
+        webhook_max_age_seconds=int(get("SWITCHBOARD_WEBHOOK_MAX_AGE", str(24 * 3600))),
+        outbox_concurrency=int(get("SWITCHBOARD_OUTBOX_CONCURRENCY", "64")),
+        log_level=get("SWITCHBOARD_LOG_LEVEL", "INFO").upper(),
+        bootstrap_org=get("SWITCHBOARD_BOOTSTRAP_ORG", "My Organization"),
+        bootstrap_email=get("SWITCHBOARD_BOOTSTRAP_EMAIL", "admin@localhost"),
+    )

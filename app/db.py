@@ -1,0 +1,61 @@
+"""Database wiring: the tortoise config, start/stop, and migrations.
+
+Each tortoise app (``core``, and the ones later issues add) owns a models module and a
+migrations package under ``migrations/``; ``APPS`` is the one list of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as migrate_api
+
+from .config import Settings
+
+__all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of"]
+
+# app label -> (models module, migrations package)
+APPS: dict[str, tuple[str, str]] = {
+    "core": ("app.models.core", "migrations.core"),
+}
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            label: {
+                "models": [models],
+                "migrations": migrations,
+                "default_connection": "default",
+            }
+            for label, (models, migrations) in APPS.items()
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def backend_of(database_url: str) -> str:
+    return "postgres" if database_url.startswith(("postgres", "asyncpg")) else "sqlite"
+
+
+async def init_db(settings: Settings) -> None:
+    url = settings.effective_database_url
+    if backend_of(url) == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply every pending migration (idempotent)."""
+    url = settings.effective_database_url
+    if backend_of(url) == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await migrate_api(config=tortoise_config(url))
+    await Tortoise.close_connections()

@@ -1,0 +1,108 @@
+"""The one error tree. Every error a client sees is one of these.
+
+    SwitchboardError(code, message, status, details)
+    ├── BadRequest            400 invalid_json / bad_request
+    ├── AuthenticationRequired 401 authentication_required / invalid_credentials
+    ├── PlanLimitReached      402 plan_limit_reached
+    ├── Forbidden             403 insufficient_permissions / key_disabled
+    ├── NotFound              404 not_found
+    ├── MethodNotAllowed      405 method_not_allowed
+    ├── Conflict              409 duplicate_message / already_exists / agent_disabled ...
+    ├── PayloadTooLarge       413 payload_too_large
+    ├── ValidationFailed      422 validation_failed (and the Data API's 422 codes)
+    ├── RateLimited           429 rate_limited
+    └── InternalError         500 internal_error
+
+``to_body`` renders the contract's envelope; REST, socket.io acks and MCP tool errors all use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "SwitchboardError",
+    "BadRequest",
+    "AuthenticationRequired",
+    "PlanLimitReached",
+    "Forbidden",
+    "NotFound",
+    "MethodNotAllowed",
+    "Conflict",
+    "PayloadTooLarge",
+    "ValidationFailed",
+    "RateLimited",
+    "InternalError",
+    "AUTH_MESSAGE",
+]
+
+AUTH_MESSAGE = (
+    "Missing or invalid API key. Include your key as: Authorization: Bearer YOUR_API_KEY"
+)
+
+
+class SwitchboardError(Exception):
+    status = 500
+    code = "internal_error"
+    message = "Internal server error."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or type(self).message
+        self.code = code or type(self).code
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class BadRequest(SwitchboardError):
+    status, code, message = 400, "bad_request", "Bad request."
+
+
+class AuthenticationRequired(SwitchboardError):
+    status, code, message = 401, "authentication_required", AUTH_MESSAGE
+
+
+class PlanLimitReached(SwitchboardError):
+    status, code, message = 402, "plan_limit_reached", "Plan limit reached."
+
+
+class Forbidden(SwitchboardError):
+    status, code, message = 403, "insufficient_permissions", "You are not allowed to do this."
+
+
+class NotFound(SwitchboardError):
+    status, code, message = 404, "not_found", "Not found."
+
+
+class MethodNotAllowed(SwitchboardError):
+    status, code, message = 405, "method_not_allowed", "Method not allowed for this path."
+
+
+class Conflict(SwitchboardError):
+    status, code, message = 409, "conflict", "Conflict."
+
+
+class PayloadTooLarge(SwitchboardError):
+    status, code, message = 413, "payload_too_large", "Request body is too large."
+
+
+class ValidationFailed(SwitchboardError):
+    status, code, message = 422, "validation_failed", "Request body contains invalid fields."
+
+
+class RateLimited(SwitchboardError):
+    status, code, message = 429, "rate_limited", "Too many requests."
+
+
+class InternalError(SwitchboardError):
+    status, code, message = 500, "internal_error", "Internal server error."

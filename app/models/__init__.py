@@ -1,0 +1,1 @@
+"""Tortoise models, one module per tortoise app (each app has its own migrations package)."""

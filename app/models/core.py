@@ -1,0 +1,92 @@
+"""Organizations, people, memberships, sessions and API keys."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+__all__ = ["Organization", "User", "Membership", "Session", "ApiKey", "ROLES"]
+
+ROLES = ("owner", "admin", "member")
+
+
+class Organization(Model):
+    id = fields.CharField(max_length=32, primary_key=True)
+    name = fields.CharField(max_length=200)
+    plan = fields.CharField(max_length=32, default="self-hosted")
+    timezone = fields.CharField(max_length=64, default="UTC")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "organizations"
+
+
+class User(Model):
+    id = fields.CharField(max_length=32, primary_key=True)
+    email = fields.CharField(max_length=320)
+    # Lower-cased email: uniqueness is case-insensitive on every backend.
+    email_key = fields.CharField(max_length=320, unique=True)
+    name = fields.CharField(max_length=200, default="")
+    password_hash = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+
+
+class Membership(Model):
+    id = fields.IntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "core.Organization", related_name="memberships", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "core.User", related_name="memberships", on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=16, default="member")
+    status = fields.CharField(max_length=16, default="active")  # pending | active
+    invite_token_hash = fields.CharField(max_length=64, null=True, unique=True)
+    invite_expires_at = fields.DatetimeField(null=True)
+    invited_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "core.User", related_name="invitations", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "memberships"
+        unique_together = (("organization", "user"),)
+
+
+class Session(Model):
+    """A person's login in one organization. Removing the membership ends its sessions."""
+
+    id = fields.CharField(max_length=32, primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
+        "core.Membership", related_name="sessions", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "sessions"
+
+
+class ApiKey(Model):
+    id = fields.CharField(max_length=32, primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "core.Organization", related_name="api_keys", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200)
+    key_hash = fields.CharField(max_length=64, unique=True)
+    prefix = fields.CharField(max_length=16)  # first characters, so people can tell keys apart
+    scopes = fields.JSONField(default=list)
+    enabled = fields.BooleanField(default=True)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "core.User", related_name="api_keys", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "api_keys"

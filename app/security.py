@@ -1,0 +1,39 @@
+"""Hashing of passwords (argon2) and of high-entropy bearer secrets (SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+__all__ = ["hash_password", "verify_password", "hash_token", "sign", "constant_time_equal"]
+
+_hasher = PasswordHasher()
+# Verified when the email is unknown, so a wrong email costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash("switchboard-dummy-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def hash_token(token: str) -> str:
+    """API keys and session tokens carry >= 200 bits of entropy, so a fast hash is enough."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

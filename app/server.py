@@ -1,0 +1,35 @@
+"""Serving the ASGI app with hypercorn."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any, Awaitable, Callable
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+
+from .asgi import build
+from .config import Settings
+
+__all__ = ["serve"]
+
+
+async def serve(
+    settings: Settings,
+    *,
+    sock: socket.socket | None = None,
+    shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+    auto_migrate: bool = True,
+) -> None:
+    """Serve until ``shutdown_trigger`` completes (or forever). ``sock`` is a pre-bound
+    listening socket, so tests can take an ephemeral port without a race."""
+    asgi, _ = build(settings, auto_migrate=auto_migrate)
+    config = Config()
+    if sock is not None:
+        config.bind = [f"fd://{sock.fileno()}"]
+    else:
+        config.bind = [f"{settings.host}:{settings.port}"]
+    config.accesslog = None
+    config.graceful_timeout = 3
+    await hypercorn_serve(asgi, config, shutdown_trigger=shutdown_trigger or asyncio.Event().wait)  # type: ignore[arg-type]

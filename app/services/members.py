@@ -1,0 +1,119 @@
+"""Members of an organization: list, invite, accept an invitation, remove."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from ..auth import Principal, require_scope
+from ..errors import AuthenticationRequired, Conflict, Forbidden, NotFound, ValidationFailed
+from ..ids import new_id, new_secret
+from ..models.core import Membership, User
+from ..plans import enforce_limit
+from ..security import hash_password, hash_token, verify_password
+from ..timefmt import utcnow
+from .validation import check_password, normalize_email
+
+__all__ = ["list_members", "invite_member", "accept_invite", "remove_member", "get_member"]
+
+
+async def list_members(principal: Principal) -> list[Membership]:
+    require_scope(principal, "members:read")
+    return (
+        await Membership.filter(organization_id=principal.org_id)
+        .select_related("user")
+        .order_by("created_at", "id")
+    )
+
+
+async def get_member(principal: Principal, user_id: str) -> Membership:
+    """The membership of ``user_id`` in the principal's organization, else 404."""
+    membership = (
+        await Membership.filter(organization_id=principal.org_id, user_id=user_id)
+        .select_related("user")
+        .first()
+    )
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
+async def invite_member(
+    principal: Principal, email: str, *, invite_ttl_seconds: int, role: str = "member"
+) -> tuple[Membership, str]:
+    """Add a pending member; return it with the one-time invitation token."""
+    require_scope(principal, "members:write")
+    if role not in ("admin", "member"):
+        raise ValidationFailed(details={"role": ["must be 'admin' or 'member'"]})
+    if role == "admin" and not principal.is_admin:
+        raise Forbidden("Only admins can invite admins.")
+    email, key = normalize_email(email)
+    org = principal.organization
+    token = new_secret("inv", 43)
+    async with in_transaction():
+        user = await User.get_or_none(email_key=key)
+        if user is not None and await Membership.filter(organization=org, user=user).exists():
+            raise Conflict(f"{email} is already a member of this organization.", code="already_member")
+        await enforce_limit(org.plan, "members", lambda: Membership.filter(organization=org).count())
+        if user is None:
+            user = await User.create(id=new_id("user"), email=email, email_key=key)
+        try:
+            membership = await Membership.create(
+                organization=org,
+                user=user,
+                role=role,
+                status="pending",
+                invite_token_hash=hash_token(token),
+                invite_expires_at=utcnow() + timedelta(seconds=invite_ttl_seconds),
+                invited_by=principal.user,
+            )
+        except IntegrityError as exc:  # a concurrent invite of the same email won
+            raise Conflict(f"{email} is already a member of this organization.", code="already_member") from exc
+    membership.user = user
+    return membership, token
+
+
+async def accept_invite(token: str, password: str, name: str | None) -> Membership:
+    """Activate a pending membership. A person who already has an account proves it with
+    their existing password; a new person sets one."""
+    invalid = AuthenticationRequired("This invitation is invalid or has expired.", code="invalid_invite")
+    if not token:
+        raise invalid
+    async with in_transaction():
+        membership = (
+            await Membership.filter(invite_token_hash=hash_token(token), status="pending")
+            .select_related("user", "organization")
+            .first()
+        )
+        if membership is None or (membership.invite_expires_at and membership.invite_expires_at < utcnow()):
+            raise invalid
+        user = membership.user
+        if user.password_hash:
+            if not verify_password(user.password_hash, password):
+                raise AuthenticationRequired("Invalid email or password.", code="invalid_credentials")
+        else:
+            check_password(password)
+            user.password_hash = hash_password(password)
+        if name is not None:
+            user.name = name.strip()[:200]
+        await user.save()
+        # Conditional update: two accepts of one token activate it once.
+        updated = await Membership.filter(id=membership.id, status="pending").update(
+            status="active", invite_token_hash=None, invite_expires_at=None
+        )
+        if not updated:
+            raise invalid
+    membership.status = "active"
+    return membership
+
+
+async def remove_member(principal: Principal, user_id: str) -> None:
+    require_scope(principal, "members:write")
+    membership = await get_member(principal, user_id)
+    if membership.role == "owner":
+        raise Forbidden("The organization's owner cannot be removed.", code="owner_not_removable")
+    if membership.role == "admin" and not principal.is_admin:
+        raise Forbidden("Only admins can remove admins.")
+    await membership.delete()

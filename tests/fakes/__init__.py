@@ -1,0 +1,1 @@
+"""Faithful fakes of services we cannot reach from here, served on loopback."""
