@@ -27,7 +27,8 @@ async def serve(
     asgi, _ = build(settings, auto_migrate=auto_migrate)
     config = Config()
     if sock is not None:
-        config.bind = [f"fd://{sock.fileno()}"]
+        # hypercorn takes ownership of the descriptor and closes it on shutdown.
+        config.bind = [f"fd://{sock.detach()}"]
     else:
         config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None

@@ -1,0 +1,61 @@
+"""The ``switchboard`` command, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def test_bootstrap_json_and_duplicate_email(data_dir: Path) -> None:
+    result = run_cli(data_dir, "bootstrap", "--org", "Acme", "--email", "Ops@Acme.io", "--password", "hunter2hunter2", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) == {"organization", "user", "api_key"}
+    assert set(out["organization"]) == {"id", "name"} and out["organization"]["name"] == "Acme"
+    assert set(out["user"]) == {"id", "email"} and out["user"]["email"] == "Ops@Acme.io"
+    assert out["api_key"].startswith("ak_") and len(out["api_key"]) >= 43
+    assert (data_dir / "switchboard.db").exists()
+
+    again = run_cli(data_dir, "bootstrap", "--org", "Other", "--email", "ops@acme.IO", "--password", "hunter2hunter2", "--json")
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert again.stdout == ""
+
+
+def test_create_api_key_with_scopes(data_dir: Path) -> None:
+    boot = json.loads(run_cli(data_dir, "bootstrap", "--org", "A", "--email", "a@a.io", "--password", "pw-pw-pw-pw", "--json").stdout)
+    org_id = boot["organization"]["id"]
+    result = run_cli(data_dir, "create-api-key", "--org", org_id, "--name", "zapier", "--scopes", "agents:read,conversations:write", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["api_key"].startswith("ak_") and out["scopes"] == ["agents:read", "conversations:write"]
+
+    bad_scope = run_cli(data_dir, "create-api-key", "--org", org_id, "--name", "x", "--scopes", "everything")
+    assert bad_scope.returncode == 1 and "scope" in bad_scope.stderr
+    no_org = run_cli(data_dir, "create-api-key", "--org", "org_missing", "--name", "x")
+    assert no_org.returncode == 1 and "org_missing" in no_org.stderr
+
+
+def test_bad_password_and_plan_are_clear_errors(data_dir: Path) -> None:
+    short = run_cli(data_dir, "bootstrap", "--org", "A", "--email", "a@a.io", "--password", "x")
+    assert short.returncode == 1 and "password" in short.stderr
+    plan = run_cli(data_dir, "bootstrap", "--org", "A", "--email", "a@a.io", "--password", "long enough", "--plan", "gold")
+    assert plan.returncode == 1 and "plan" in plan.stderr
