@@ -7,6 +7,7 @@ PostgreSQL too: the ``db_url`` fixture is parametrized, the tests are not copied
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -257,6 +258,39 @@ async def _wait_until_healthy(url: str, task: asyncio.Task[Any]) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise RuntimeError("server did not become healthy")
+
+
+class QueryLog(logging.Handler):
+    """Collects every SQL statement tortoise sends (its db_client logger, at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.queries: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(("Created connection", "Closed connection")):
+            self.queries.append(message)
+
+
+@pytest.fixture
+def query_log() -> Any:
+    """``with query_log() as log: ...`` then ``log.queries`` lists the statements run."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def capture() -> Any:
+        logger = logging.getLogger("tortoise.db_client")
+        handler, level = QueryLog(), logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        try:
+            yield handler
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+    return capture
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0) -> None:

@@ -118,3 +118,13 @@ async def test_member_session_has_member_powers_only(client, orgs: Orgs) -> None
     keys = await client.get("/api/v1/api-keys", headers=headers)
     assert keys.status_code == 403
     assert (await keys.get_json())["error"]["details"] == {"required_role": "admin"}
+
+
+async def test_one_indexed_lookup_authenticates_a_request(client, orgs: Orgs, query_log) -> None:
+    token = await login(client, orgs.a.owner_email, orgs.a.owner_password)
+    for headers in (orgs.a.headers, {"Authorization": f"Bearer {token}"}):
+        with query_log() as log:
+            response = await client.get("/api/v1/organization", headers=headers)
+        assert response.status_code == 200
+        assert len(log.queries) == 1, log.queries
+        assert "_hash" in log.queries[0]
