@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from .errors import AuthenticationRequired, Forbidden
 from .models.core import ApiKey, Organization, Session, User
@@ -89,7 +89,7 @@ class Principal:
         return self.kind == "api_key" or self.is_admin
 
 
-def token_from_headers(headers: Mapping[str, str]) -> str | None:
+def token_from_headers(headers: Mapping[str, str] | Any) -> str | None:
     auth = headers.get("authorization") or headers.get("Authorization")
     if auth:
         scheme, _, value = auth.partition(" ")

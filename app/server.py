@@ -33,4 +33,4 @@ async def serve(
         config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
     config.graceful_timeout = 3
-    await hypercorn_serve(asgi, config, shutdown_trigger=shutdown_trigger or asyncio.Event().wait)  # type: ignore[arg-type]
+    await hypercorn_serve(asgi, config, shutdown_trigger=shutdown_trigger or asyncio.Event().wait)

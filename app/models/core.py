@@ -81,7 +81,7 @@ class ApiKey(Model):
     name = fields.CharField(max_length=200)
     key_hash = fields.CharField(max_length=64, unique=True)
     prefix = fields.CharField(max_length=16)  # first characters, so people can tell keys apart
-    scopes = fields.JSONField(default=list)
+    scopes: fields.Field[list[str]] = fields.JSONField(default=list)
     enabled = fields.BooleanField(default=True)
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "core.User", related_name="api_keys", null=True, on_delete=fields.SET_NULL
