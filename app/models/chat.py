@@ -33,7 +33,7 @@ class Agent(Model):
 
     class Meta:
         table = "agents"
-        indexes = (("organization", "created_at"),)
+        indexes = (("organization_id", "created_at"),)
 
 
 class Conversation(Model):
@@ -56,7 +56,7 @@ class Conversation(Model):
 
     class Meta:
         table = "conversations"
-        indexes = (("agent", "created_at"), ("user", "created_at"))
+        indexes = (("agent_id", "created_at"), ("user_id", "created_at"))
 
 
 class Message(Model):
@@ -136,4 +136,4 @@ class DeliveryAttempt(Model):
 
     class Meta:
         table = "delivery_attempts"
-        indexes = (("delivery", "number"),)
+        indexes = (("delivery_id", "number"),)

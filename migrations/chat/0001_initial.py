@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'agents', 'app': 'chat', 'indexes': [Index(fields=['organization', 'created_at'])], 'pk_attr': 'id'},
+            options={'table': 'agents', 'app': 'chat', 'indexes': [Index(fields=['organization_id', 'created_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'conversations', 'app': 'chat', 'indexes': [Index(fields=['agent', 'created_at']), Index(fields=['user', 'created_at'])], 'pk_attr': 'id'},
+            options={'table': 'conversations', 'app': 'chat', 'indexes': [Index(fields=['agent_id', 'created_at']), Index(fields=['user_id', 'created_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -105,7 +105,7 @@ class Migration(migrations.Migration):
                 ('error', fields.TextField(null=True, unique=False)),
                 ('attempted_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'delivery_attempts', 'app': 'chat', 'indexes': [Index(fields=['delivery', 'number'])], 'pk_attr': 'id'},
+            options={'table': 'delivery_attempts', 'app': 'chat', 'indexes': [Index(fields=['delivery_id', 'number'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
     ]
