@@ -87,7 +87,7 @@ async def _store(
     agent: Agent = conv.agent
     now = utcnow()
     async with atomic() as conn:
-        _, rows = await conn.execute_query(_BUMP[conn.capabilities.dialect], [now, conv.id])
+        rows = await conn.execute_query_dict(_BUMP[conn.capabilities.dialect], [now, conv.id])
         seq = int(rows[0]["last_seq"])
         message = await Message.create(
             id=new_id("message"),
