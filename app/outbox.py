@@ -39,7 +39,7 @@ from .models.chat import DeliveryAttempt, OutboxItem
 from .timefmt import iso, utcnow
 from .transactions import on_commit
 
-__all__ = ["enqueue", "install", "OutboxWorker", "register_secret_resolver", "backoff_seconds", "wake"]
+__all__ = ["enqueue", "build_row", "insert_sql", "after_commit", "install", "OutboxWorker", "register_secret_resolver", "backoff_seconds", "wake"]
 
 log = logging.getLogger("switchboard.outbox")
 
@@ -68,7 +68,7 @@ async def _wake_after_commit() -> None:
     wake()
 
 
-async def enqueue(
+def build_row(
     *,
     organization_id: str,
     kind: str,
@@ -82,28 +82,54 @@ async def enqueue(
     agent_id: str | None = None,
     conversation_id: str | None = None,
     message_id: str | None = None,
-) -> OutboxItem:
-    """Queue one delivery inside the current transaction; it goes out after the commit."""
-    now = utcnow()
-    item = await OutboxItem.create(
-        id=new_id("delivery"),
-        organization_id=organization_id,
-        kind=kind,
-        event=event,
-        url=url,
-        body=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-        headers=headers or {},
-        secret_ref=secret_ref,
-        ordering_key=ordering_key,
-        ordering_seq=ordering_seq,
-        next_attempt_at=now,
-        window_start=now,
-        agent_id=agent_id,
-        conversation_id=conversation_id,
-        message_id=message_id,
-    )
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The outbox row for one delivery, as column -> value (written by ``enqueue``, or by a
+    caller that writes its own rows in the same transaction)."""
+    now = now or utcnow()
+    return {
+        "id": new_id("delivery"),
+        "organization_id": organization_id,
+        "kind": kind,
+        "event": event,
+        "url": url,
+        "body": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        "headers": json.dumps(headers or {}, separators=(",", ":")),
+        "secret_ref": secret_ref,
+        "ordering_key": ordering_key,
+        "ordering_seq": ordering_seq,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "window_start": now,
+        "agent_id": agent_id,
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def enqueue(**fields: Any) -> str:
+    """Queue one delivery inside the current transaction; it goes out after the commit.
+    Takes ``build_row``'s arguments; returns the delivery id."""
+    row = build_row(**fields)
+    conn = connections.get("default")
+    sql, values = insert_sql("outbox", row)
+    await conn.execute_query(_sql(conn.capabilities.dialect, sql), values)
+    await after_commit()
+    return str(row["id"])
+
+
+async def after_commit() -> None:
+    """Wake the worker once the surrounding transaction commits."""
     await on_commit(_wake_after_commit)
-    return item
+
+
+def insert_sql(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -168,10 +194,13 @@ class OutboxWorker:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         try:
-            await self._flush()
+            await asyncio.wait_for(self._flush(), timeout=5)
         except Exception:  # noqa: BLE001 - leases make unrecorded items due again later
             log.exception("outbox: could not record the last results")
-        await self.channel.close()
+        try:
+            await asyncio.wait_for(self.channel.close(), timeout=2)
+        except Exception:  # noqa: BLE001 - closing idle connections must not block shutdown
+            log.warning("outbox: channel did not close cleanly", exc_info=True)
 
     # ------------------------------------------------------------ the loop
 
