@@ -7,9 +7,10 @@ from typing import Any
 import socketio
 from quart import Quart
 
-from . import create_app
+from . import create_app, outbox
 from .config import Settings
 from .realtime import create_realtime
+from .services import typing
 
 __all__ = ["build"]
 
@@ -17,4 +18,6 @@ __all__ = ["build"]
 def build(settings: Settings | None = None, *, auto_migrate: bool = True) -> tuple[Any, Quart]:
     app = create_app(settings, auto_migrate=auto_migrate)
     sio = create_realtime(app)
+    outbox.install(app)
+    typing.install(app)
     return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io"), app

@@ -18,12 +18,27 @@ __all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend
 # app label -> (models module, migrations package)
 APPS: dict[str, tuple[str, str]] = {
     "core": ("app.models.core", "migrations.core"),
+    "chat": ("app.models.chat", "migrations.chat"),
 }
+
+
+# SQLite pragmas, in this one place: WAL (tortoise's default) with synchronous=NORMAL, which
+# skips the fsync on every commit; a power loss may drop the last commits, never corrupt.
+SQLITE_PRAGMAS = {"synchronous": "NORMAL"}
+
+
+def _with_pragmas(database_url: str) -> str:
+    if backend_of(database_url) != "sqlite":
+        return database_url
+    extra = [f"{k}={v}" for k, v in SQLITE_PRAGMAS.items() if f"{k}=" not in database_url]
+    if not extra:
+        return database_url
+    return database_url + ("&" if "?" in database_url else "?") + "&".join(extra)
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": _with_pragmas(database_url)},
         "apps": {
             label: {
                 "models": [models],

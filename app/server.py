@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from typing import Any, Awaitable, Callable
 
@@ -27,8 +28,9 @@ async def serve(
     asgi, _ = build(settings, auto_migrate=auto_migrate)
     config = Config()
     if sock is not None:
-        # hypercorn takes ownership of the descriptor and closes it on shutdown.
-        config.bind = [f"fd://{sock.detach()}"]
+        # hypercorn takes ownership of (and closes) the fd it is given: hand it a duplicate,
+        # so the caller's socket stays the caller's to close.
+        config.bind = [f"fd://{os.dup(sock.fileno())}"]
     else:
         config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None

@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from tortoise.transactions import in_transaction
 
-__all__ = ["atomic", "on_commit"]
+__all__ = ["atomic", "on_commit", "in_atomic"]
 
 log = logging.getLogger("switchboard.transactions")
 
@@ -51,3 +51,8 @@ async def on_commit(callback: Callback) -> None:
         await callback()
     else:
         pending.append(callback)
+
+
+def in_atomic() -> bool:
+    """Whether an ``atomic()`` block is open in this context."""
+    return _pending.get() is not None

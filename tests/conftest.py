@@ -242,6 +242,7 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=15)
+        sock.close()
 
 
 async def _wait_until_healthy(url: str, task: asyncio.Task[Any]) -> None:

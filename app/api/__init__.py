@@ -8,7 +8,7 @@ __all__ = ["register_blueprints"]
 
 
 def register_blueprints(app: Quart) -> None:
-    from . import api_keys, auth, health, organization
+    from . import agents, api_keys, auth, conversations, deliveries, health, messages, organization, typing
 
-    for module in (health, auth, organization, api_keys):
+    for module in (health, auth, organization, api_keys, agents, conversations, messages, deliveries, typing):
         app.register_blueprint(module.bp)

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from quart import Blueprint, request
+
+from ..services import agents, conversations
+from ..services.agents import UNSET
+from .chat_shapes import agent_json, conversation_json
+from .http import Body, actor, parse_body, query_bool, settings
+
+bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
+
+
+class CreateAgentBody(Body):
+    name: str
+    protocol: Literal["webhook", "custom"] = "webhook"
+    webhook_url: str | None = None
+    test_webhook_url: str | None = None
+    enabled: bool = True
+    provider: str | None = None
+    model: str | None = None
+    system_prompt: str | None = None
+
+
+class UpdateAgentBody(Body):
+    name: str | None = None
+    webhook_url: str | None = None
+    test_webhook_url: str | None = None
+    enabled: bool | None = None
+    test_mode: bool | None = None
+    provider: str | None = None
+    model: str | None = None
+    system_prompt: str | None = None
+
+
+def _config(body: Body) -> dict[str, Any]:
+    return {k: getattr(body, k) for k in ("provider", "model", "system_prompt") if getattr(body, k) is not None}
+
+
+@bp.post("")
+async def create_agent() -> tuple[dict[str, Any], int]:
+    principal = await actor()
+    body = await parse_body(CreateAgentBody)
+    agent, secret = await agents.create_agent(
+        principal,
+        name=body.name,
+        protocol=body.protocol,
+        webhook_url=body.webhook_url,
+        test_webhook_url=body.test_webhook_url,
+        enabled=body.enabled,
+        config=_config(body),
+        allow_private_webhooks=settings().allow_private_webhooks,
+    )
+    return {"success": True, "agent": {**agent_json(agent, detailed=True), "signing_secret": secret}}, 201
+
+
+@bp.get("")
+async def list_agents() -> dict[str, Any]:
+    detailed = query_bool("detailed")
+    rows = await agents.list_agents(await actor())
+    return {"agents": [agent_json(a, detailed=detailed) for a in rows]}
+
+
+@bp.get("/<agent_id>")
+async def get_agent(agent_id: str) -> dict[str, Any]:
+    detailed = query_bool("detailed")
+    return {"agent": agent_json(await agents.get_agent(await actor(), agent_id), detailed=detailed)}
+
+
+@bp.patch("/<agent_id>")
+async def update_agent(agent_id: str) -> dict[str, Any]:
+    principal = await actor()
+    body = await parse_body(UpdateAgentBody)
+    given = body.model_fields_set
+    agent = await agents.update_agent(
+        principal,
+        agent_id,
+        name=body.name,
+        webhook_url=body.webhook_url if "webhook_url" in given else UNSET,
+        test_webhook_url=body.test_webhook_url if "test_webhook_url" in given else UNSET,
+        enabled=body.enabled,
+        test_mode=body.test_mode,
+        config=_config(body) or None,
+        allow_private_webhooks=settings().allow_private_webhooks,
+    )
+    return {"success": True, "agent": agent_json(agent, detailed=True)}
+
+
+@bp.delete("/<agent_id>")
+async def delete_agent(agent_id: str) -> dict[str, Any]:
+    await agents.delete_agent(await actor(), agent_id)
+    return {"success": True}
+
+
+@bp.post("/<agent_id>/rotate-secret")
+async def rotate_secret(agent_id: str) -> dict[str, Any]:
+    agent, secret = await agents.rotate_secret(await actor(), agent_id)
+    return {
+        "success": True,
+        "signing_secret": secret,
+        "previous_secret_expires_at": agent_json(agent, detailed=True)["previous_secret_expires_at"],
+    }
+
+
+@bp.get("/<agent_id>/connection-info")
+async def connection_info(agent_id: str) -> dict[str, Any]:
+    principal = await actor()
+    agent = await agents.get_agent(principal, agent_id)
+    recent = await conversations.recent_conversations(principal, agent.id)
+    base = (settings().public_url or request.host_url).rstrip("/")
+    return {
+        "connection_info": {
+            "agent_id": agent.id,
+            "agent_name": agent.name,
+            "webhook_url": agent.webhook_url,
+            "protocol": agent.protocol,
+            "conversations": [conversation_json(c) for c in recent],
+            "api_endpoints": {
+                "send_message": f"{base}/api/v1/agents/{agent.id}/messages",
+                "create_conversation": f"{base}/api/v1/agents/{agent.id}/conversations/create",
+                "list_conversations": f"{base}/api/v1/agents/{agent.id}/conversations",
+                "originate": f"{base}/api/v1/conversations/{{conversation_id}}/originate",
+                "typing": f"{base}/api/agents/{agent.id}/callback",
+            },
+        }
+    }

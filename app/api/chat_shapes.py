@@ -1,0 +1,80 @@
+"""JSON shapes of agents, conversations, messages and deliveries, as the contract shows them
+(extra fields beyond the contract are additions, never renames)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models.chat import Agent, Conversation, DeliveryAttempt, Message, OutboxItem
+from ..services.conversations import conversation_payload
+from ..services.messages import message_payload
+from ..timefmt import iso
+
+__all__ = [
+    "agent_json",
+    "conversation_json",
+    "message_json",
+    "delivery_json",
+    "attempt_json",
+]
+
+
+def agent_json(agent: Agent, *, detailed: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": agent.id,
+        "name": agent.name,
+        "status": "active" if agent.enabled else "disabled",
+        "protocol": agent.protocol,
+        "webhook_url": agent.webhook_url,
+        "enabled": agent.enabled,
+    }
+    if detailed:
+        out.update(
+            {
+                "test_mode": agent.test_mode,
+                "test_webhook_url": agent.test_webhook_url,
+                "config": dict(agent.config or {}),
+                "previous_secret_expires_at": iso(agent.previous_secret_expires_at),
+                "created_at": iso(agent.created_at),
+                "updated_at": iso(agent.updated_at),
+            }
+        )
+    return out
+
+
+def conversation_json(conv: Conversation) -> dict[str, Any]:
+    return conversation_payload(conv)
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return message_payload(message)
+
+
+def delivery_json(item: OutboxItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "event": item.event,
+        "status": item.status,
+        "url": item.url,
+        "agent_id": item.agent_id,
+        "conversation_id": item.conversation_id,
+        "message_id": item.message_id,
+        "attempts": item.attempts,
+        "last_status_code": item.last_status_code,
+        "last_error": item.last_error,
+        "next_attempt_at": iso(item.next_attempt_at) if item.status in ("pending", "delivering") else None,
+        "created_at": iso(item.created_at),
+        "completed_at": iso(item.completed_at),
+    }
+
+
+def attempt_json(attempt: DeliveryAttempt) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "outcome": attempt.outcome,
+        "status_code": attempt.status_code,
+        "latency_ms": attempt.latency_ms,
+        "error": attempt.error,
+        "attempted_at": iso(attempt.attempted_at),
+    }

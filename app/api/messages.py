@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, request
+
+from ..services import messages
+from .chat_shapes import message_json
+from .http import Body, actor, parse_body, query_int
+
+bp = Blueprint("messages", __name__, url_prefix="/api/v1/conversations")
+
+
+class SendBody(Body):
+    content: str
+
+
+class OriginateBody(Body):
+    content: str
+    role: str
+    external_message_id: str | None = None
+
+
+@bp.post("/<conversation_id>/messages")
+async def send_message(conversation_id: str) -> tuple[dict[str, Any], int]:
+    principal = await actor()
+    body = await parse_body(SendBody)
+    message = await messages.send_user_message(principal, conversation_id, body.content)
+    return {"success": True, "message": message_json(message)}, 201
+
+
+@bp.post("/<conversation_id>/originate")
+async def originate(conversation_id: str) -> tuple[dict[str, Any], int]:
+    principal = await actor()
+    body = await parse_body(OriginateBody)
+    message = await messages.originate(
+        principal, conversation_id, body.content, role=body.role, external_message_id=body.external_message_id
+    )
+    return {"success": True, "message": message_json(message)}, 201
+
+
+@bp.get("/<conversation_id>/messages")
+async def list_messages(conversation_id: str) -> dict[str, Any]:
+    after = request.args.get("after_seq")
+    before = request.args.get("before_seq")
+    page = await messages.list_messages(
+        await actor(),
+        conversation_id,
+        after_seq=query_int("after_seq", 0) if after not in (None, "") else None,
+        before_seq=query_int("before_seq", 0) if before not in (None, "") else None,
+        limit=query_int("limit", 50, minimum=1, maximum=200),
+    )
+    return {
+        "messages": [message_json(m) for m in page.messages],
+        "meta": {"has_more": page.has_more, "last_seq": page.last_seq},
+    }

@@ -1,0 +1,55 @@
+"""``POST /api/agents/:agent_id/callback`` (no ``/v1``, as the contract has it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from quart import Blueprint
+
+from ..errors import ValidationFailed
+from ..services import typing
+from .http import Body, actor, parse_body
+
+bp = Blueprint("typing", __name__, url_prefix="/api/agents")
+
+
+class TypingData(Body):
+    typing: bool
+    label: str | None = Field(default=None, max_length=typing.MAX_LABEL)
+    show_dots: bool = True
+    timeout: int = Field(default=typing.DEFAULT_TIMEOUT_MS, ge=1, le=typing.MAX_TIMEOUT_MS)
+
+
+class CallbackBody(Body):
+    callback_type: str
+    conversation_id: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class TypingCallback(Body):
+    callback_type: str
+    conversation_id: str
+    data: TypingData
+
+
+@bp.post("/<agent_id>/callback")
+async def callback(agent_id: str) -> dict[str, Any]:
+    principal = await actor()
+    body = await parse_body(CallbackBody)
+    if body.callback_type != "typing":
+        raise ValidationFailed(
+            f"Unknown callback_type '{body.callback_type}'.",
+            details={"callback_type": ['must be "typing"']},
+        )
+    parsed = await parse_body(TypingCallback)
+    await typing.set_typing(
+        principal,
+        agent_id,
+        parsed.conversation_id,
+        typing=parsed.data.typing,
+        label=parsed.data.label,
+        show_dots=parsed.data.show_dots,
+        timeout_ms=parsed.data.timeout,
+    )
+    return {"success": True}

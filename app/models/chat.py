@@ -1,0 +1,139 @@
+"""Agents, conversations, messages, and the outbox of everything that leaves the machine."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+__all__ = ["Agent", "Conversation", "Message", "OutboxItem", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
+
+PROTOCOLS = ("webhook", "custom")
+ROLES = ("user", "assistant", "system")
+
+
+class Agent(Model):
+    id = fields.CharField(max_length=32, primary_key=True)
+    organization: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "core.Organization", related_name="agents", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200)
+    protocol = fields.CharField(max_length=16, default="webhook")
+    webhook_url = fields.CharField(max_length=2048, null=True)
+    test_webhook_url = fields.CharField(max_length=2048, null=True)
+    test_mode = fields.BooleanField(default=False)
+    enabled = fields.BooleanField(default=True)
+    # Custom-agent settings (provider, model, system prompt ...), used by the agent runner.
+    config = fields.JSONField(default=dict)
+    # HMAC signing secrets. After a rotation the previous one keeps signing until it expires.
+    signing_secret = fields.CharField(max_length=128)
+    previous_signing_secret = fields.CharField(max_length=128, null=True)
+    previous_secret_expires_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "agents"
+        indexes = (("organization_id", "created_at"),)
+
+
+class Conversation(Model):
+    id = fields.CharField(max_length=32, primary_key=True)
+    organization: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "core.Organization", related_name="conversations", on_delete=fields.CASCADE
+    )
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "chat.Agent", related_name="conversations", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "core.User", related_name="conversations", on_delete=fields.CASCADE
+    )
+    title = fields.CharField(max_length=500, default="")
+    status = fields.CharField(max_length=16, default="active")
+    # The seq of the newest message: bumped in the transaction that stores a message.
+    last_seq = fields.BigIntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "conversations"
+        indexes = (("agent_id", "created_at"), ("user_id", "created_at"))
+
+
+class Message(Model):
+    id = fields.CharField(max_length=32, primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "chat.Conversation", related_name="messages", on_delete=fields.CASCADE
+    )
+    seq = fields.BigIntField()
+    role = fields.CharField(max_length=16)
+    content = fields.TextField()
+    # The person who wrote a user message (the conversation's owner for API-key sends).
+    user: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "core.User", related_name="messages", null=True, on_delete=fields.SET_NULL
+    )
+    external_message_id = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "messages"
+        unique_together = (("conversation", "seq"), ("conversation", "external_message_id"))
+
+
+class OutboxItem(Model):
+    """One outbound HTTP call (a delivery): written in the transaction that caused it.
+
+    Generic on purpose: agent webhooks, interactive callbacks and organization webhooks all
+    queue here. ``secret_ref`` names who signs (e.g. ``agent:agt_...``), resolved at send time
+    so a rotated secret applies to queued deliveries too. Items that share an
+    ``ordering_key`` go out one at a time in ``ordering_seq`` order.
+    """
+
+    id = fields.CharField(max_length=32, primary_key=True)
+    organization_id = fields.CharField(max_length=32, db_index=True)
+    kind = fields.CharField(max_length=32)  # agent_webhook | callback | org_webhook ...
+    event = fields.CharField(max_length=64)
+    url = fields.CharField(max_length=2048)
+    body = fields.TextField()  # the exact bytes sent on every attempt
+    headers = fields.JSONField(default=dict)
+    secret_ref = fields.CharField(max_length=80, null=True)
+    ordering_key = fields.CharField(max_length=80)
+    ordering_seq = fields.BigIntField(default=0)
+    # pending -> delivering -> succeeded | failed. A "delivering" row whose next_attempt_at
+    # has passed belongs to a worker that died: it is due again.
+    status = fields.CharField(max_length=16, default="pending")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    window_start = fields.DatetimeField()  # retries stop max_age after this
+    last_status_code = fields.IntField(null=True)
+    last_error = fields.TextField(null=True)
+    agent_id = fields.CharField(max_length=32, null=True)
+    conversation_id = fields.CharField(max_length=32, null=True)
+    message_id = fields.CharField(max_length=32, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    completed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox"
+        indexes = (
+            ("status", "next_attempt_at"),
+            ("status", "ordering_key", "ordering_seq"),
+            ("organization_id", "created_at"),
+        )
+
+
+class DeliveryAttempt(Model):
+    id = fields.BigIntField(primary_key=True)
+    delivery: fields.ForeignKeyRelation[OutboxItem] = fields.ForeignKeyField(
+        "chat.OutboxItem", related_name="attempt_log", on_delete=fields.CASCADE
+    )
+    number = fields.IntField()
+    outcome = fields.CharField(max_length=16)  # succeeded | retry | failed
+    status_code = fields.IntField(null=True)
+    latency_ms = fields.IntField()
+    error = fields.TextField(null=True)
+    attempted_at = fields.DatetimeField()
+
+    class Meta:
+        table = "delivery_attempts"
+        indexes = (("delivery_id", "number"),)

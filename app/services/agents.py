@@ -1,0 +1,201 @@
+"""Agents: create, list, read, update, delete, rotate the webhook signing secret."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from channels.webhook import UnsafeURL, check_url
+
+from ..auth import Principal, require_scope
+from ..errors import NotFound, ValidationFailed
+from ..ids import new_id, new_secret
+from ..models.chat import PROTOCOLS, Agent
+from ..outbox import register_secret_resolver
+from ..plans import enforce_limit
+from ..timefmt import utcnow
+
+__all__ = [
+    "create_agent",
+    "list_agents",
+    "get_agent",
+    "update_agent",
+    "delete_agent",
+    "rotate_secret",
+    "signing_secrets",
+    "SECRET_OVERLAP",
+    "UNSET",
+]
+
+SECRET_OVERLAP = timedelta(hours=24)
+CONFIG_KEYS = ("provider", "model", "system_prompt", "temperature", "max_tokens", "mcp_servers")
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+def _new_signing_secret() -> str:
+    return new_secret("whsec", 40)
+
+
+async def _check_url(field: str, url: str | None, allow_private: bool) -> str | None:
+    if url is None:
+        return None
+    url = url.strip()
+    if not url:
+        return None
+    if len(url) > 2048:
+        raise ValidationFailed(details={field: ["must be at most 2048 characters"]})
+    try:
+        await check_url(url, allow_private=allow_private)
+    except UnsafeURL as exc:
+        raise ValidationFailed(details={field: [str(exc)]}) from exc
+    return url
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ValidationFailed(details={"name": ["must not be empty"]})
+    if len(name) > 200:
+        raise ValidationFailed(details={"name": ["must be at most 200 characters"]})
+    return name
+
+
+def _check_config(config: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ValidationFailed(details={k: ["is not a custom-agent setting"] for k in unknown})
+    return config
+
+
+async def create_agent(
+    principal: Principal,
+    *,
+    name: str,
+    protocol: str = "webhook",
+    webhook_url: str | None = None,
+    test_webhook_url: str | None = None,
+    enabled: bool = True,
+    config: dict[str, Any] | None = None,
+    allow_private_webhooks: bool = False,
+) -> tuple[Agent, str]:
+    """Create an agent; return it with its signing secret (the only time it is returned)."""
+    require_scope(principal, "agents:write")
+    name = _check_name(name)
+    if protocol not in PROTOCOLS:
+        raise ValidationFailed(details={"protocol": [f"must be one of {', '.join(PROTOCOLS)}"]})
+    webhook_url = await _check_url("webhook_url", webhook_url, allow_private_webhooks)
+    test_webhook_url = await _check_url("test_webhook_url", test_webhook_url, allow_private_webhooks)
+    if protocol == "webhook" and webhook_url is None:
+        raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
+    org = principal.organization
+    await enforce_limit(org.plan, "agents", lambda: Agent.filter(organization_id=org.id).count())
+    secret = _new_signing_secret()
+    agent = await Agent.create(
+        id=new_id("agent"),
+        organization=org,
+        name=name,
+        protocol=protocol,
+        webhook_url=webhook_url,
+        test_webhook_url=test_webhook_url,
+        enabled=enabled,
+        config=_check_config(config or {}),
+        signing_secret=secret,
+    )
+    return agent, secret
+
+
+async def list_agents(principal: Principal) -> list[Agent]:
+    require_scope(principal, "agents:read")
+    return await Agent.filter(organization_id=principal.org_id).order_by("created_at", "id")
+
+
+async def find_agent(principal: Principal, agent_id: str) -> Agent:
+    """The agent if it belongs to the principal's organization, else 404 (no scope check)."""
+    agent = await Agent.get_or_none(id=agent_id, organization_id=principal.org_id)
+    if agent is None:
+        raise NotFound("Agent not found.")
+    return agent
+
+
+async def get_agent(principal: Principal, agent_id: str) -> Agent:
+    require_scope(principal, "agents:read")
+    return await find_agent(principal, agent_id)
+
+
+async def update_agent(
+    principal: Principal,
+    agent_id: str,
+    *,
+    name: str | None = None,
+    webhook_url: Any = UNSET,
+    test_webhook_url: Any = UNSET,
+    enabled: bool | None = None,
+    test_mode: bool | None = None,
+    config: dict[str, Any] | None = None,
+    allow_private_webhooks: bool = False,
+) -> Agent:
+    require_scope(principal, "agents:write")
+    agent = await find_agent(principal, agent_id)
+    if name is not None:
+        agent.name = _check_name(name)
+    if webhook_url is not UNSET:
+        agent.webhook_url = await _check_url("webhook_url", webhook_url, allow_private_webhooks)
+        if agent.protocol == "webhook" and agent.webhook_url is None:
+            raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
+    if test_webhook_url is not UNSET:
+        agent.test_webhook_url = await _check_url("test_webhook_url", test_webhook_url, allow_private_webhooks)
+    if enabled is not None:
+        agent.enabled = enabled
+    if test_mode is not None:
+        agent.test_mode = test_mode
+    if agent.test_mode and not agent.test_webhook_url:
+        raise ValidationFailed(details={"test_mode": ["needs a test_webhook_url"]})
+    if config is not None:
+        agent.config = {**agent.config, **_check_config(config)}
+    await agent.save()
+    return agent
+
+
+async def delete_agent(principal: Principal, agent_id: str) -> None:
+    require_scope(principal, "agents:write")
+    agent = await find_agent(principal, agent_id)
+    await agent.delete()
+
+
+async def rotate_secret(principal: Principal, agent_id: str) -> tuple[Agent, str]:
+    """A new signing secret; the old one keeps signing (second ``v1=``) for 24 hours."""
+    require_scope(principal, "agents:write")
+    agent = await find_agent(principal, agent_id)
+    secret = _new_signing_secret()
+    agent.previous_signing_secret = agent.signing_secret
+    agent.previous_secret_expires_at = utcnow() + SECRET_OVERLAP
+    agent.signing_secret = secret
+    await agent.save()
+    return agent, secret
+
+
+def signing_secrets(agent: Agent, now: datetime | None = None) -> tuple[str, ...]:
+    """The secrets that sign right now, newest first."""
+    now = now or utcnow()
+    if (
+        agent.previous_signing_secret
+        and agent.previous_secret_expires_at is not None
+        and agent.previous_secret_expires_at > now
+    ):
+        return (agent.signing_secret, agent.previous_signing_secret)
+    return (agent.signing_secret,)
+
+
+async def _resolve_agent_secrets(agent_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    now = utcnow()
+    return {a.id: signing_secrets(a, now) for a in await Agent.filter(id__in=agent_ids)}
+
+
+register_secret_resolver("agent", _resolve_agent_secrets)

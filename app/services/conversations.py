@@ -1,0 +1,149 @@
+"""Conversations: create (for yourself, or with an API key for any member), list, read.
+
+Who sees what: API keys and admin sessions see all of the organization's conversations,
+members only their own. A conversation someone may not see is a 404, like another
+organization's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q
+
+from .. import realtime
+from ..auth import Principal, require_scope
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..ids import new_id
+from ..models.chat import Agent, Conversation
+from ..models.core import Membership
+from ..pagination import decode_cursor, encode_cursor
+from ..transactions import atomic
+from .agents import find_agent
+
+__all__ = [
+    "create_conversation",
+    "list_conversations",
+    "get_conversation",
+    "access_conversation",
+    "recent_conversations",
+    "ensure_enabled",
+    "conversation_payload",
+]
+
+
+def ensure_enabled(agent: Agent) -> None:
+    if not agent.enabled:
+        raise Conflict("This agent is disabled.", code="agent_disabled", details={"agent_id": agent.id})
+
+
+def conversation_payload(conv: Conversation) -> dict[str, Any]:
+    from ..timefmt import iso
+
+    return {
+        "id": conv.id,
+        "user_id": conv.user_id,  # type: ignore[attr-defined]
+        "agent_id": conv.agent_id,  # type: ignore[attr-defined]
+        "title": conv.title,
+        "status": conv.status,
+        "last_seq": conv.last_seq,
+        "created_at": iso(conv.created_at),
+        "updated_at": iso(conv.updated_at),
+    }
+
+
+async def create_conversation(
+    principal: Principal, agent_id: str, *, title: str | None = None, user_id: str | None = None
+) -> Conversation:
+    require_scope(principal, "conversations:write")
+    agent = await find_agent(principal, agent_id)
+    ensure_enabled(agent)
+    title = (title or "").strip()
+    if len(title) > 500:
+        raise ValidationFailed(details={"title": ["must be at most 500 characters"]})
+    own_id = principal.user.id if principal.user is not None else None
+    if user_id is None:
+        if own_id is None:
+            raise ValidationFailed(
+                "No user_id was given and the API key's creator no longer exists.",
+                details={"user_id": ["is required: this API key has no owning user"]},
+            )
+        owner_id = own_id
+    else:
+        if principal.kind == "session" and user_id != own_id and not principal.is_admin:
+            raise Forbidden("Members can only create conversations for themselves.")
+        if not await Membership.filter(
+            organization_id=principal.org_id, user_id=user_id, status="active"
+        ).exists():
+            raise ValidationFailed(
+                details={"user_id": ["must be an active member of this organization"]}
+            )
+        owner_id = user_id
+    async with atomic():
+        conv = await Conversation.create(
+            id=new_id("conversation"),
+            organization_id=principal.org_id,
+            agent=agent,
+            user_id=owner_id,
+            title=title,
+        )
+        await realtime.emit_on_commit(
+            "conversation.created",
+            [realtime.user_room(owner_id), realtime.org_room(principal.org_id)],
+            conversation_payload(conv),
+        )
+    return conv
+
+
+def _visible(principal: Principal) -> dict[str, Any]:
+    filters: dict[str, Any] = {"organization_id": principal.org_id}
+    if not principal.sees_all_conversations:
+        filters["user_id"] = principal.user.id if principal.user is not None else None
+    return filters
+
+
+async def access_conversation(principal: Principal, conversation_id: str) -> Conversation:
+    """The conversation (with its agent and owner) if the principal may see it, else 404."""
+    conv = (
+        await Conversation.filter(id=conversation_id, **_visible(principal))
+        .select_related("agent", "user")
+        .first()
+    )
+    if conv is None:
+        raise NotFound("Conversation not found.")
+    return conv
+
+
+async def get_conversation(principal: Principal, conversation_id: str) -> Conversation:
+    require_scope(principal, "conversations:read")
+    return await access_conversation(principal, conversation_id)
+
+
+async def list_conversations(
+    principal: Principal, agent_id: str, *, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Conversation], str | None]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    require_scope(principal, "conversations:read")
+    await find_agent(principal, agent_id)
+    query = Conversation.filter(agent_id=agent_id, **_visible(principal))
+    if cursor:
+        position = decode_cursor(cursor)
+        try:
+            at = datetime.fromisoformat(str(position["t"]))
+            last_id = str(position["id"])
+        except (KeyError, ValueError):
+            raise ValidationFailed(details={"cursor": ["is not a valid cursor"]}) from None
+        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
+    rows = await query.order_by("-created_at", "-id").limit(limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": last.id})
+    return rows, next_cursor
+
+
+async def recent_conversations(principal: Principal, agent_id: str, limit: int = 20) -> list[Conversation]:
+    rows, _ = await list_conversations(principal, agent_id, limit=limit)
+    return rows

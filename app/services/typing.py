@@ -1,0 +1,108 @@
+"""Typing indicators: shown on an agent's callback, cleared by the agent, by its next message,
+or by the server when the callback's timeout passes.
+
+Timers live in the process that received the callback; each (conversation, agent) has at most
+one, and a newer callback replaces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from quart import Quart
+
+from .. import realtime
+from ..auth import Principal, require_scope
+from ..errors import NotFound, ValidationFailed
+from .agents import find_agent
+from .conversations import access_conversation
+
+__all__ = ["set_typing", "clear", "install", "DEFAULT_TIMEOUT_MS", "MAX_TIMEOUT_MS", "MAX_LABEL"]
+
+DEFAULT_TIMEOUT_MS = 30_000
+MAX_TIMEOUT_MS = 600_000
+MAX_LABEL = 200
+
+
+class _Timers:
+    def __init__(self) -> None:
+        self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self.rooms: dict[tuple[str, str], list[str]] = {}
+
+    def cancel(self, key: tuple[str, str]) -> bool:
+        task = self.tasks.pop(key, None)
+        self.rooms.pop(key, None)
+        if task is None:
+            return False
+        if task is not asyncio.current_task():
+            task.cancel()
+        return True
+
+    def cancel_all(self) -> None:
+        for key in list(self.tasks):
+            self.cancel(key)
+
+
+_timers = _Timers()
+
+
+def _payload(conversation_id: str, agent_id: str, typing: bool, label: str | None, show_dots: bool) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation_id,
+        "agent_id": agent_id,
+        "typing": typing,
+        "label": label,
+        "show_dots": show_dots,
+    }
+
+
+async def _expire(key: tuple[str, str], rooms: list[str], delay: float) -> None:
+    await asyncio.sleep(delay)
+    if _timers.tasks.get(key) is asyncio.current_task():
+        _timers.tasks.pop(key, None)
+        _timers.rooms.pop(key, None)
+        await realtime.emit("typing", rooms, _payload(key[0], key[1], False, None, True))
+
+
+async def set_typing(
+    principal: Principal,
+    agent_id: str,
+    conversation_id: str,
+    *,
+    typing: bool,
+    label: str | None = None,
+    show_dots: bool = True,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+) -> None:
+    require_scope(principal, "conversations:write")
+    if label is not None and len(label) > MAX_LABEL:
+        raise ValidationFailed(details={"data.label": [f"must be at most {MAX_LABEL} characters"]})
+    if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
+        raise ValidationFailed(details={"data.timeout": [f"must be between 1 and {MAX_TIMEOUT_MS} milliseconds"]})
+    agent = await find_agent(principal, agent_id)
+    conv = await access_conversation(principal, conversation_id)
+    if conv.agent_id != agent.id:  # type: ignore[attr-defined]
+        raise NotFound("Conversation not found for this agent.")
+    key = (conv.id, agent.id)
+    rooms = realtime.conversation_rooms(conv.id, conv.user_id)  # type: ignore[attr-defined]
+    _timers.cancel(key)
+    await realtime.emit("typing", rooms, _payload(conv.id, agent.id, typing, label, show_dots))
+    if typing:
+        _timers.rooms[key] = rooms
+        _timers.tasks[key] = asyncio.create_task(_expire(key, rooms, timeout_ms / 1000), name=f"typing-{conv.id}")
+
+
+async def clear(conversation_id: str, agent_id: str) -> None:
+    """An agent's message ends its typing indicator (when this process is showing one)."""
+    key = (conversation_id, agent_id)
+    rooms = _timers.rooms.get(key)
+    if rooms is not None and _timers.cancel(key):
+        await realtime.emit("typing", rooms, _payload(conversation_id, agent_id, False, None, True))
+
+
+def install(app: Quart) -> None:
+    async def stop(_: Quart) -> None:
+        _timers.cancel_all()
+
+    app.extensions["shutdown"].append(stop)

@@ -1,0 +1,131 @@
+"""Agents API: shapes as the contract shows them, secrets shown once, isolation, bad input."""
+
+from __future__ import annotations
+
+from app.config import Settings
+from tests.chat.helpers import make_agent
+from tests.conftest import Orgs, add_member
+
+
+async def test_create_list_get_update_delete(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers, webhook_url="https://hooks.example.com/x")
+    assert agent["signing_secret"].startswith("whsec_")
+    assert agent["status"] == "active" and agent["protocol"] == "webhook"
+
+    listed = await (await client.get("/api/v1/agents", headers=orgs.a.headers)).get_json()
+    assert listed == {
+        "agents": [
+            {
+                "id": agent["id"],
+                "name": "Support Bot",
+                "status": "active",
+                "protocol": "webhook",
+                "webhook_url": "https://hooks.example.com/x",
+                "enabled": True,
+            }
+        ]
+    }
+    detailed = await (await client.get("/api/v1/agents?detailed=true", headers=orgs.a.headers)).get_json()
+    assert detailed["agents"][0]["test_mode"] is False
+    assert "signing_secret" not in detailed["agents"][0]
+
+    response = await client.patch(
+        f"/api/v1/agents/{agent['id']}",
+        json={"webhook_url": "https://your-new-webhook.com/handle", "enabled": False},
+        headers=orgs.a.headers,
+    )
+    body = await response.get_json()
+    assert response.status_code == 200
+    assert body["success"] is True
+    assert body["agent"]["webhook_url"] == "https://your-new-webhook.com/handle"
+    assert body["agent"]["enabled"] is False and body["agent"]["status"] == "disabled"
+
+    got = await (await client.get(f"/api/v1/agents/{agent['id']}", headers=orgs.a.headers)).get_json()
+    assert got["agent"]["enabled"] is False
+
+    info = await (await client.get(f"/api/v1/agents/{agent['id']}/connection-info", headers=orgs.a.headers)).get_json()
+    ci = info["connection_info"]
+    assert ci["agent_id"] == agent["id"] and ci["protocol"] == "webhook" and ci["conversations"] == []
+    assert ci["api_endpoints"]["create_conversation"].endswith(f"/api/v1/agents/{agent['id']}/conversations/create")
+
+    assert (await client.delete(f"/api/v1/agents/{agent['id']}", headers=orgs.a.headers)).status_code == 200
+    assert (await client.get(f"/api/v1/agents/{agent['id']}", headers=orgs.a.headers)).status_code == 404
+
+
+async def test_other_organization_sees_404(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    for method, path in [
+        ("get", f"/api/v1/agents/{agent['id']}"),
+        ("patch", f"/api/v1/agents/{agent['id']}"),
+        ("delete", f"/api/v1/agents/{agent['id']}"),
+        ("post", f"/api/v1/agents/{agent['id']}/rotate-secret"),
+        ("get", f"/api/v1/agents/{agent['id']}/connection-info"),
+    ]:
+        response = await getattr(client, method)(path, headers=orgs.b.headers, json={})
+        assert response.status_code == 404, (method, path)
+        assert (await response.get_json())["error"]["code"] == "not_found"
+    assert (await (await client.get("/api/v1/agents", headers=orgs.b.headers)).get_json()) == {"agents": []}
+
+
+async def test_bad_input(client, orgs: Orgs) -> None:
+    for body, field in [
+        ({"name": "x", "webhook_url": "ftp://example.com/x"}, "webhook_url"),
+        ({"name": "x", "webhook_url": "javascript:alert(1)"}, "webhook_url"),
+        ({"name": "x", "protocol": "smtp", "webhook_url": "https://e.com"}, "protocol"),
+        ({"name": "", "webhook_url": "https://e.com"}, "name"),
+        ({"name": "x"}, "webhook_url"),
+    ]:
+        response = await client.post("/api/v1/agents", json=body, headers=orgs.a.headers)
+        assert response.status_code == 422, body
+        error = (await response.get_json())["error"]
+        assert error["code"] == "validation_failed" and field in error["details"], error
+    bad_json = await client.post("/api/v1/agents", data=b"{nope", headers={**orgs.a.headers, "Content-Type": "application/json"})
+    assert bad_json.status_code == 400
+    custom = await client.post(
+        "/api/v1/agents", json={"name": "Claude", "protocol": "custom", "model": "claude-x"}, headers=orgs.a.headers
+    )
+    assert custom.status_code == 201
+    assert (await custom.get_json())["agent"]["config"] == {"model": "claude-x"}
+
+
+async def test_members_cannot_manage_agents(client, orgs: Orgs) -> None:
+    _, token = await add_member(client, orgs.a, "m@acme.example")
+    response = await client.post(
+        "/api/v1/agents", json={"name": "x", "webhook_url": "https://e.com"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 403
+    assert (await client.get("/api/v1/agents", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+
+
+async def test_rotate_secret_keeps_old_one_for_a_day(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    response = await client.post(f"/api/v1/agents/{agent['id']}/rotate-secret", headers=orgs.a.headers)
+    body = await response.get_json()
+    assert body["signing_secret"].startswith("whsec_") and body["signing_secret"] != agent["signing_secret"]
+    assert body["previous_secret_expires_at"].endswith("Z")
+
+    from app.models.chat import Agent
+    from app.services.agents import signing_secrets
+    from datetime import timedelta
+
+    row = await Agent.get(id=agent["id"])
+    assert signing_secrets(row) == (body["signing_secret"], agent["signing_secret"])
+    assert signing_secrets(row, row.previous_secret_expires_at + timedelta(seconds=1)) == (body["signing_secret"],)
+
+
+async def test_private_webhook_urls_are_refused_unless_allowed(settings: Settings) -> None:
+    from app import create_app
+    from tests.conftest import make_org
+
+    # Its own app (not the `app` fixture): one tortoise context per process at a time.
+    strict = create_app(settings.with_overrides(allow_private_webhooks=False), auto_migrate=False)
+    async with strict.test_app():
+        client = strict.test_client()
+        org = await make_org("Strict")
+        for url in ["http://127.0.0.1:8080/x", "http://10.1.2.3/x", "http://169.254.169.254/latest", "http://[::1]/x", "http://localhost/x"]:
+            response = await client.post("/api/v1/agents", json={"name": "x", "webhook_url": url}, headers=org.headers)
+            assert response.status_code == 422, url
+            assert "private" in (await response.get_json())["error"]["details"]["webhook_url"][0]
+        # A public address literal passes without any DNS lookup.
+        ok = await client.post("/api/v1/agents", json={"name": "x", "webhook_url": "https://93.184.215.14/x"}, headers=org.headers)
+        assert ok.status_code == 201

@@ -1,0 +1,223 @@
+"""Conversations and messages over REST: shapes, visibility, seq, dedup, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.chat.helpers import make_agent, make_conversation
+from tests.conftest import Orgs, add_member
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_create_conversation_shapes_and_owner(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"], title="Support Request")
+    assert conv["user_id"] == orgs.a.owner_id  # the key's creator by default
+    assert conv["agent_id"] == agent["id"] and conv["title"] == "Support Request"
+    assert conv["status"] == "active" and conv["created_at"].endswith("Z")
+
+    member_id, _ = await add_member(client, orgs.a, "m@acme.example")
+    theirs = await make_conversation(client, orgs.a.headers, agent["id"], user_id=member_id)
+    assert theirs["user_id"] == member_id
+
+    # A user of another organization (or an unknown one) is refused.
+    for user_id in [orgs.b.owner_id, "usr_nope"]:
+        response = await client.post(
+            f"/api/v1/agents/{agent['id']}/conversations/create", json={"user_id": user_id}, headers=orgs.a.headers
+        )
+        assert response.status_code == 422
+        assert "user_id" in (await response.get_json())["error"]["details"]
+
+    got = await client.get(f"/api/v1/conversations/{conv['id']}", headers=orgs.a.headers)
+    assert (await got.get_json())["conversation"]["id"] == conv["id"]
+
+
+async def test_members_see_only_their_own_admins_see_all(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    _, member = await add_member(client, orgs.a, "m@acme.example")
+    _, other = await add_member(client, orgs.a, "o@acme.example")
+    _, admin = await add_member(client, orgs.a, "a@acme.example", role="admin")
+    mine = await make_conversation(client, auth(member), agent["id"], title="mine")
+    theirs = await make_conversation(client, auth(other), agent["id"], title="theirs")
+
+    listed = await (await client.get(f"/api/v1/agents/{agent['id']}/conversations", headers=auth(member))).get_json()
+    assert [c["id"] for c in listed["conversations"]] == [mine["id"]]
+    assert (await client.get(f"/api/v1/conversations/{theirs['id']}", headers=auth(member))).status_code == 404
+    assert (await client.get(f"/api/v1/conversations/{theirs['id']}/messages", headers=auth(member))).status_code == 404
+    sent = await client.post(f"/api/v1/conversations/{theirs['id']}/messages", json={"content": "hi"}, headers=auth(member))
+    assert sent.status_code == 404
+
+    as_admin = await (await client.get(f"/api/v1/agents/{agent['id']}/conversations", headers=auth(admin))).get_json()
+    assert {c["id"] for c in as_admin["conversations"]} == {mine["id"], theirs["id"]}
+
+    # A member cannot create a conversation for somebody else.
+    response = await client.post(
+        f"/api/v1/agents/{agent['id']}/conversations/create", json={"user_id": orgs.a.owner_id}, headers=auth(member)
+    )
+    assert response.status_code == 403
+
+
+async def test_listing_is_newest_first_and_paginated(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    made = [await make_conversation(client, orgs.a.headers, agent["id"], title=f"c{i}") for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        url = f"/api/v1/agents/{agent['id']}/conversations?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        body = await (await client.get(url, headers=orgs.a.headers)).get_json()
+        seen += [c["id"] for c in body["conversations"]]
+        cursor = body["meta"]["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [c["id"] for c in reversed(made)]
+    bad = await client.get(f"/api/v1/agents/{agent['id']}/conversations?cursor=%%%", headers=orgs.a.headers)
+    assert bad.status_code == 422
+
+
+async def test_messages_seq_history_and_bad_input(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    base = f"/api/v1/conversations/{conv['id']}"
+    user = await client.post(f"{base}/messages", json={"content": "Hello, I need help"}, headers=orgs.a.headers)
+    assert user.status_code == 201
+    umsg = (await user.get_json())["message"]
+    assert umsg["role"] == "user" and umsg["seq"] == 1 and umsg["user_id"] == orgs.a.owner_id
+
+    reply = await client.post(
+        f"{base}/originate",
+        json={"content": "Hi! How can I help you today?", "role": "assistant", "external_message_id": "msg-12345"},
+        headers=orgs.a.headers,
+    )
+    body = await reply.get_json()
+    assert reply.status_code == 201 and body["success"] is True
+    assert {k: body["message"][k] for k in ("content", "role", "seq")} == {
+        "content": "Hi! How can I help you today?",
+        "role": "assistant",
+        "seq": 2,
+    }
+    assert body["message"]["id"].startswith("msg_")
+
+    dup = await client.post(
+        f"{base}/originate", json={"content": "again", "role": "assistant", "external_message_id": "msg-12345"}, headers=orgs.a.headers
+    )
+    assert dup.status_code == 409
+    error = (await dup.get_json())["error"]
+    assert error["code"] == "duplicate_message" and error["details"]["message_id"] == body["message"]["id"]
+
+    for payload in [
+        {"content": "x", "role": "user"},
+        {"content": "x"},
+        {"content": "", "role": "assistant"},
+        {"content": "y" * 32_769, "role": "assistant"},
+        {"content": 5, "role": "assistant"},
+    ]:
+        response = await client.post(f"{base}/originate", json=payload, headers=orgs.a.headers)
+        assert response.status_code == 422, payload
+    assert (await client.post(f"{base}/messages", json={"content": ""}, headers=orgs.a.headers)).status_code == 422
+    assert (await client.post(f"{base}/messages", json={}, headers=orgs.a.headers)).status_code == 422
+    longest = await client.post(f"{base}/originate", json={"content": "z" * 32_768, "role": "assistant"}, headers=orgs.a.headers)
+    assert longest.status_code == 201 and (await longest.get_json())["message"]["seq"] == 3
+
+    for _ in range(4):
+        await client.post(f"{base}/messages", json={"content": "more"}, headers=orgs.a.headers)
+    page = await (await client.get(f"{base}/messages?after_seq=2&limit=3", headers=orgs.a.headers)).get_json()
+    assert [m["seq"] for m in page["messages"]] == [3, 4, 5] and page["meta"]["has_more"] is True
+    page = await (await client.get(f"{base}/messages?before_seq=7&limit=2", headers=orgs.a.headers)).get_json()
+    assert [m["seq"] for m in page["messages"]] == [5, 6]
+    everything = await (await client.get(f"{base}/messages", headers=orgs.a.headers)).get_json()
+    assert [m["seq"] for m in everything["messages"]] == list(range(1, 8))
+    assert (await client.get(f"{base}/messages?limit=201", headers=orgs.a.headers)).status_code == 422
+
+
+async def test_disabled_agent_and_unknown_ids(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    await client.patch(f"/api/v1/agents/{agent['id']}", json={"enabled": False}, headers=orgs.a.headers)
+    for path, payload in [
+        (f"/api/v1/agents/{agent['id']}/conversations/create", {}),
+        (f"/api/v1/conversations/{conv['id']}/messages", {"content": "hi"}),
+        (f"/api/v1/conversations/{conv['id']}/originate", {"content": "hi", "role": "assistant"}),
+    ]:
+        response = await client.post(path, json=payload, headers=orgs.a.headers)
+        assert response.status_code == 409, path
+        assert (await response.get_json())["error"]["code"] == "agent_disabled"
+    for path in ["/api/v1/agents/agt_nope/conversations", "/api/v1/conversations/conv_nope", "/api/v1/conversations/conv_nope/messages"]:
+        assert (await client.get(path, headers=orgs.a.headers)).status_code == 404
+    # Another organization's conversation is a 404 everywhere.
+    for method, path, payload in [
+        ("get", f"/api/v1/conversations/{conv['id']}", None),
+        ("get", f"/api/v1/conversations/{conv['id']}/messages", None),
+        ("post", f"/api/v1/conversations/{conv['id']}/messages", {"content": "x"}),
+        ("post", f"/api/v1/conversations/{conv['id']}/originate", {"content": "x", "role": "assistant"}),
+        ("get", f"/api/v1/agents/{agent['id']}/conversations", None),
+        ("post", f"/api/v1/agents/{agent['id']}/conversations/create", {}),
+    ]:
+        response = await getattr(client, method)(path, json=payload, headers=orgs.b.headers)
+        assert response.status_code == 404, path
+
+
+async def test_concurrent_sends_get_gap_free_seqs(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers, protocol="custom", webhook_url=None)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    base = f"/api/v1/conversations/{conv['id']}"
+
+    async def send(i: int) -> int:
+        if i % 2:
+            r = await client.post(f"{base}/messages", json={"content": f"u{i}"}, headers=orgs.a.headers)
+        else:
+            r = await client.post(f"{base}/originate", json={"content": f"a{i}", "role": "assistant"}, headers=orgs.a.headers)
+        assert r.status_code == 201
+        return int((await r.get_json())["message"]["seq"])
+
+    seqs = await asyncio.gather(*(send(i) for i in range(40)))
+    assert sorted(seqs) == list(range(1, 41))
+    stored = await (await client.get(f"{base}/messages?limit=200", headers=orgs.a.headers)).get_json()
+    assert [m["seq"] for m in stored["messages"]] == list(range(1, 41))
+
+
+async def test_concurrent_duplicate_originates_store_one_message(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    base = f"/api/v1/conversations/{conv['id']}"
+
+    async def originate() -> tuple[int, dict]:
+        r = await client.post(
+            f"{base}/originate", json={"content": "once", "role": "assistant", "external_message_id": "ext-1"}, headers=orgs.a.headers
+        )
+        return r.status_code, await r.get_json()
+
+    results = await asyncio.gather(*(originate() for _ in range(12)))
+    created = [b for s, b in results if s == 201]
+    conflicts = [b for s, b in results if s == 409]
+    assert len(created) == 1 and len(conflicts) == 11
+    winner = created[0]["message"]["id"]
+    assert all(b["error"]["code"] == "duplicate_message" and b["error"]["details"]["message_id"] == winner for b in conflicts)
+    # No seq was burnt by the losers: the next message is seq 2.
+    nxt = await client.post(f"{base}/originate", json={"content": "next", "role": "assistant"}, headers=orgs.a.headers)
+    assert (await nxt.get_json())["message"]["seq"] == 2
+    # The same external id in another conversation is fine.
+    other = await make_conversation(client, orgs.a.headers, agent["id"])
+    again = await client.post(
+        f"/api/v1/conversations/{other['id']}/originate",
+        json={"content": "once", "role": "assistant", "external_message_id": "ext-1"},
+        headers=orgs.a.headers,
+    )
+    assert again.status_code == 201
+
+
+async def test_session_sends_in_own_conversation_only(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    _, member = await add_member(client, orgs.a, "m@acme.example")
+    _, admin = await add_member(client, orgs.a, "a@acme.example", role="admin")
+    conv = await make_conversation(client, auth(member), agent["id"])
+    ok = await client.post(f"/api/v1/conversations/{conv['id']}/messages", json={"content": "mine"}, headers=auth(member))
+    assert ok.status_code == 201
+    admin_send = await client.post(f"/api/v1/conversations/{conv['id']}/messages", json={"content": "x"}, headers=auth(admin))
+    assert admin_send.status_code == 403
+    originate = await client.post(
+        f"/api/v1/conversations/{conv['id']}/originate", json={"content": "x", "role": "assistant"}, headers=auth(member)
+    )
+    assert originate.status_code == 403
