@@ -18,6 +18,7 @@ __all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend
 # app label -> (models module, migrations package)
 APPS: dict[str, tuple[str, str]] = {
     "core": ("app.models.core", "migrations.core"),
+    "store": ("app.store.models", "migrations.store"),
 }
 
 

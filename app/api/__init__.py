@@ -8,7 +8,7 @@ __all__ = ["register_blueprints"]
 
 
 def register_blueprints(app: Quart) -> None:
-    from . import api_keys, auth, health, organization
+    from . import api_keys, auth, data, health, organization
 
-    for module in (health, auth, organization, api_keys):
+    for module in (health, auth, organization, api_keys, data):
         app.register_blueprint(module.bp)
