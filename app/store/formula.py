@@ -6,6 +6,9 @@
     evaluate(f, {"Score": 93}, now=now_utc, tz=ZoneInfo("Europe/Paris"))  -> "A"
 
 The grammar lives in app.store.formula_syntax, calendar rules in app.store.formula_dates.
+Limits: 10,000 characters and 100 levels of parentheses/calls (FormulaSyntaxError). Beyond the
+contract: TRUE / FALSE (bare or as TRUE()), IF with two arguments (else -> null), and literal
+units checked at parse time (DATEADD(x, 1, "fortnight") is a syntax error at the unit).
 
 Values
     Field values arrive already resolved per the contract's type table (text -> str, number ->
@@ -106,9 +109,15 @@ class Formula:
     root: Node
 
 
-@lru_cache(maxsize=2048)
 def parse(expression: str) -> Formula:
-    """Parse a formula; raises FormulaSyntaxError(message, position)."""
+    """Parse a formula; raises FormulaSyntaxError(message, position). Results are cached."""
+    if not isinstance(expression, str):
+        raise FormulaSyntaxError("formula must be a string", 0)
+    return _parse(expression)
+
+
+@lru_cache(maxsize=2048)
+def _parse(expression: str) -> Formula:
     root = parse_expression(expression)
     references: set[str] = set()
     uses_now = False
@@ -133,7 +142,10 @@ def evaluate(formula: Formula, values: Mapping[str, Any], *, now: datetime, tz: 
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
     with decimal.localcontext(_CONTEXT):
-        result = _Evaluator(values, now.astimezone(timezone.utc), tz).eval(formula.root)
+        try:
+            result = _Evaluator(values, now.astimezone(timezone.utc), tz).eval(formula.root)
+        except RecursionError:  # only when the caller's own stack is already very deep
+            return FormulaValueError("formula is nested too deeply to evaluate here")
         return _to_python(result)
 
 
@@ -336,22 +348,19 @@ class _Evaluator:
 
     def eval(self, node: Node) -> Value:
         try:
-            return self._eval(node)
+            if isinstance(node, Literal):
+                return node.value
+            if isinstance(node, FieldRef):
+                return _from_python(self.values.get(node.name))
+            if isinstance(node, Negate):
+                return self._negate(node)
+            if isinstance(node, BinaryChain):
+                return self._chain(node)
+            return self._call(node)
         except FormulaValueError as error:
             return error
-        except (ArithmeticError, ValueError, OverflowError) as error:
+        except (ArithmeticError, ValueError) as error:  # OverflowError is an ArithmeticError
             return FormulaValueError(str(error) or type(error).__name__)
-
-    def _eval(self, node: Node) -> Value:
-        if isinstance(node, Literal):
-            return node.value
-        if isinstance(node, FieldRef):
-            return _from_python(self.values.get(node.name))
-        if isinstance(node, Negate):
-            return self._negate(node)
-        if isinstance(node, BinaryChain):
-            return self._chain(node)
-        return self._call(node)
 
     def _negate(self, node: Negate) -> Value:
         value = self.eval(node.operand)
@@ -372,11 +381,12 @@ class _Evaluator:
         lazy = _LAZY.get(node.name)
         if lazy is not None:
             return lazy(self, node.args)
-        args = [self.eval(arg) for arg in node.args]
-        if node.name != "ISERROR":
-            for arg in args:
-                if isinstance(arg, FormulaValueError):
-                    return arg
+        args: list[Value] = []
+        for node_arg in node.args:
+            value = self.eval(node_arg)
+            if isinstance(value, FormulaValueError) and node.name != "ISERROR":
+                return value
+            args.append(value)
         return _EAGER[node.name](self, args)
 
 

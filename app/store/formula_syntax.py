@@ -20,7 +20,8 @@ Every syntax problem raises ``FormulaSyntaxError(message, position)`` with the 0
 offset of the offending token. Unknown functions, wrong argument counts and unknown literal date
 units are syntax errors too, reported at the function name (or the unit literal).
 
-Chains of one precedence level are kept flat (``BinaryChain``) so that a long ``1+1+...+1`` does
+The parser is precedence climbing (one function for all binary levels). Runs of one level
+are kept flat (``BinaryChain``) so that a long ``1+1+...+1`` does
 not turn into a deep tree; nesting (parentheses and calls) is capped at ``MAX_NESTING``.
 """
 
@@ -240,11 +241,11 @@ def _read_field(source: str, start: int, tokens: list[Token]) -> int:
 
 # --------------------------------------------------------------------------------- parser
 
-_LEVELS: tuple[frozenset[str], ...] = (
-    frozenset({"=", "!=", "<", ">", "<=", ">="}),
-    frozenset({"+", "-"}),
-    frozenset({"*", "/"}),
-)
+_PRECEDENCE: dict[str, int] = {
+    **dict.fromkeys(("=", "!=", "<", ">", "<=", ">="), 1),
+    **dict.fromkeys(("+", "-"), 2),
+    **dict.fromkeys(("*", "/"), 3),
+}
 
 
 def parse_expression(source: str) -> Node:
@@ -255,7 +256,10 @@ def parse_expression(source: str) -> Node:
         raise FormulaSyntaxError(f"formula is longer than {MAX_LENGTH:,} characters", MAX_LENGTH)
     if not source.strip():
         raise FormulaSyntaxError("empty formula", 0)
-    return _Parser(tokenize(source)).parse()
+    try:
+        return _Parser(tokenize(source)).parse()
+    except RecursionError:  # only reachable when the caller's own stack is already deep
+        raise FormulaSyntaxError("formula is nested too deeply", 0) from None
 
 
 class _Parser:
@@ -274,7 +278,7 @@ class _Parser:
         return token
 
     def parse(self) -> Node:
-        node = self.binary(0)
+        node = self.binary()
         if self.current.kind != "EOF":
             raise self.unexpected()
         return node
@@ -288,15 +292,20 @@ class _Parser:
         )
         return FormulaSyntaxError(f"unexpected {shown}", token.pos)
 
-    def binary(self, level: int) -> Node:
-        if level == len(_LEVELS):
-            return self.unary()
-        first = self.binary(level + 1)
+    def binary(self, min_precedence: int = 1) -> Node:
+        """Precedence climbing; runs of one level become one flat, left-folded BinaryChain."""
+        left = self.unary()
         rest: list[tuple[str, int, Node]] = []
-        while self.current.kind == "OP" and self.current.text in _LEVELS[level]:
+        level = 0
+        while self.current.kind == "OP" and _PRECEDENCE[self.current.text] >= min_precedence:
             op = self.advance()
-            rest.append((op.text, op.pos, self.binary(level + 1)))
-        return BinaryChain(first, tuple(rest)) if rest else first
+            precedence = _PRECEDENCE[op.text]
+            right = self.binary(precedence + 1)
+            if rest and precedence != level:  # a looser operator: close the tighter run
+                left, rest = BinaryChain(left, tuple(rest)), []
+            rest.append((op.text, op.pos, right))
+            level = precedence
+        return BinaryChain(left, tuple(rest)) if rest else left
 
     def unary(self) -> Node:
         start, count = self.current.pos, 0
@@ -322,7 +331,7 @@ class _Parser:
         if token.kind == "(":
             self.enter(token)
             self.advance()
-            node = self.binary(0)
+            node = self.binary()
             self.close(token)
             return node
         raise self.unexpected()
@@ -343,10 +352,10 @@ class _Parser:
         opening = self.advance()
         args: list[Node] = []
         if self.current.kind != ")":
-            args.append(self.binary(0))
+            args.append(self.binary())
             while self.current.kind == ",":
                 self.advance()
-                args.append(self.binary(0))
+                args.append(self.binary())
         self.close(opening)
         self.check_call(upper, token, args)
         return Call(upper, tuple(args), token.pos)
