@@ -461,7 +461,8 @@ def _date_add(sign: int) -> Eager:
         start = _temporal(args[0], name)
         amount = _number(args[1], name) * sign
         unit = _unit(args[2], ADD_UNITS, name)
-        return dates.add(start, int(amount) if amount == int(amount) else float(amount), unit, ev.tz)
+        whole = amount == int(amount)
+        return dates.add(start, int(amount) if whole else float(amount), unit, ev.tz)
 
     return shift
 

@@ -20,9 +20,9 @@ Every syntax problem raises ``FormulaSyntaxError(message, position)`` with the 0
 offset of the offending token. Unknown functions, wrong argument counts and unknown literal date
 units are syntax errors too, reported at the function name (or the unit literal).
 
-The parser is precedence climbing (one function for all binary levels). Runs of one level
-are kept flat (``BinaryChain``) so that a long ``1+1+...+1`` does
-not turn into a deep tree; nesting (parentheses and calls) is capped at ``MAX_NESTING``.
+The binary levels are parsed by precedence climbing (one function for all of them). Runs of
+one level are kept flat (``BinaryChain``) so that a long ``1+1+...+1`` does not become a deep
+tree; nesting (parentheses and calls) is capped at ``MAX_NESTING``.
 """
 
 from __future__ import annotations
@@ -363,7 +363,9 @@ class _Parser:
     def enter(self, token: Token) -> None:
         self.depth += 1
         if self.depth > MAX_NESTING:
-            raise FormulaSyntaxError(f"formula is nested more than {MAX_NESTING} levels deep", token.pos)
+            raise FormulaSyntaxError(
+                f"formula is nested more than {MAX_NESTING} levels deep", token.pos
+            )
 
     def close(self, opening: Token) -> None:
         if self.current.kind == ")":
@@ -392,4 +394,6 @@ class _Parser:
                 not isinstance(unit.value, str) or unit.value.lower() not in units
             ):
                 accepted = ", ".join(sorted(set(units.values())))
-                raise FormulaSyntaxError(f"unknown unit for {name} (use one of: {accepted})", unit.pos)
+                raise FormulaSyntaxError(
+                    f"unknown unit for {name} (use one of: {accepted})", unit.pos
+                )

@@ -87,7 +87,15 @@ class _Spec:
 
 
 BLOCKS = frozenset(
-    {"heading", "paragraph", "bulletList", "orderedList", "blockquote", "codeBlock", "horizontalRule"}
+    {
+        "heading",
+        "paragraph",
+        "bulletList",
+        "orderedList",
+        "blockquote",
+        "codeBlock",
+        "horizontalRule",
+    }
 )
 INLINE = frozenset({"text", "hardBreak"})
 _ITEMS = frozenset({"listItem"})
@@ -115,7 +123,12 @@ _MARKS: dict[str, _Spec] = {
     "strike": _Spec(),
     "code": _Spec(),
     "link": _Spec(
-        attrs={"href": _href, "target": _optional_text, "rel": _optional_text, "class": _optional_text},
+        attrs={
+            "href": _href,
+            "target": _optional_text,
+            "rel": _optional_text,
+            "class": _optional_text,
+        },
         required=frozenset({"href"}),
     ),
 }
@@ -265,7 +278,8 @@ def _check_limits(value: Any, characters: int, field: str, what: str) -> None:
     size = _json_bytes(value)
     if size > MAX_JSON_BYTES:
         raise ValidationFailed(
-            f"{what} too large: {size:,} bytes of JSON; the limit is {MAX_JSON_BYTES:,} bytes (1 MB).",
+            f"{what} too large: {size:,} bytes of JSON; "
+            f"the limit is {MAX_JSON_BYTES:,} bytes (1 MB).",
             details={field: [f"exceeds {MAX_JSON_BYTES:,} bytes of JSON ({size:,})"]},
         )
 

@@ -178,7 +178,8 @@ def test_huge_numbers_do_not_raise() -> None:
 
 def test_naive_now_and_values_are_taken_as_utc() -> None:
     formula = parse('DATEDIFF({At}, NOW(), "hours")')
-    result = evaluate(formula, {"At": datetime(2024, 3, 15, 9)}, now=datetime(2024, 3, 15, 12), tz=UTC)
+    values = {"At": datetime(2024, 3, 15, 9)}
+    result = evaluate(formula, values, now=datetime(2024, 3, 15, 12), tz=UTC)
     assert result == 3
 
 

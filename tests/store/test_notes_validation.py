@@ -39,7 +39,9 @@ SEED_GET_NOTES = {
 }
 SEED_PATCH_NOTES = {
     "type": "doc",
-    "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Replaced notes content."}]}],
+    "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "Replaced notes content."}]}
+    ],
 }
 SEED_APPEND_PARAGRAPH = [
     {"type": "paragraph", "content": [{"type": "text", "text": "Appended a new paragraph."}]}
@@ -112,13 +114,19 @@ EVERYTHING = doc(
         text("code", {"type": "code"}),
         text("all", {"type": "bold"}, {"type": "italic"}, {"type": "strike"}),
         {"type": "hardBreak"},
-        text("site", link("https://example.com/a?b=c#d", target="_blank", rel="noopener", **{"class": None})),
+        text("site", link("https://a.io/b?c=d#e", target="_blank", rel="noopener", **{"class": None})),
         text("plain http", link("http://example.com")),
         text("mail", link("mailto:ops@example.com"), {"type": "bold"}),
     ),
     {"type": "paragraph"},
     {"type": "paragraph", "attrs": {}, "content": []},
-    {"type": "bulletList", "content": [item(para(text("one"))), item(para(text("two")), {"type": "bulletList", "content": [item(para(text("nested")))]})]},
+    {
+        "type": "bulletList",
+        "content": [
+            item(para(text("one"))),
+            item(para(text("two")), {"type": "bulletList", "content": [item(para(text("nested")))]}),
+        ],
+    },
     {"type": "orderedList", "attrs": {"start": 3, "type": None}, "content": [item(para(text("three")))]},
     {"type": "orderedList", "content": [item(para(text("first")))]},
     {"type": "blockquote", "content": [para(text("quoted")), {"type": "orderedList", "content": [item(para())]}]},
@@ -131,7 +139,9 @@ EVERYTHING = doc(
 
 
 @pytest.mark.parametrize(
-    "document", [SEED_GET_NOTES, SEED_PATCH_NOTES, EVERYTHING, doc()], ids=["seed-get", "seed-patch", "every-node-and-mark", "empty"]
+    "document",
+    [SEED_GET_NOTES, SEED_PATCH_NOTES, EVERYTHING, doc()],
+    ids=["seed-get", "seed-patch", "every-node-and-mark", "empty"],
 )
 def test_good_documents_pass(document: dict[str, Any]) -> None:
     before = copy.deepcopy(document)
@@ -139,7 +149,9 @@ def test_good_documents_pass(document: dict[str, Any]) -> None:
     assert document == before
 
 
-@pytest.mark.parametrize("nodes", [SEED_APPEND_PARAGRAPH, SEED_APPEND_LOG], ids=["paragraph", "update-log"])
+@pytest.mark.parametrize(
+    "nodes", [SEED_APPEND_PARAGRAPH, SEED_APPEND_LOG], ids=["paragraph", "update-log"]
+)
 def test_seed_append_examples_are_valid_nodes(nodes: list[dict[str, Any]]) -> None:
     validate_nodes(nodes)
 
