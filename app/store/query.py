@@ -222,8 +222,7 @@ class Compiler:
         coerce = self._scalar(f)
         if op in ("is", "is_not"):
             v = coerce(value)
-            cond = f"{jv} = {d.pj(v)}"
-            return cond if op == "is" else f"({jv} IS NULL OR {jv} <> {d.pj(v)})"
+            return f"{jv} = {d.pj(v)}" if op == "is" else f"({jv} IS NULL OR {jv} <> {d.pj(v)})"
         if op in ("is_any_of", "is_none_of"):
             values = [coerce(v) for v in self._list(value)]
             cond = f"{jv} IN ({', '.join(d.pj(v) for v in values)})"
@@ -498,12 +497,12 @@ async def query_entries(
         where.append(c.filters(filters))
     if search and search.strip():
         where.append(d.search(search))
+    count_where = list(where)
+    count_params = list(d.params)
     keys = c.sort_keys(sort)
     id_desc = keys[0][1] if keys else False
     all_keys = keys + [("id", id_desc, "id")]
     signature = _signature([schema.table_id, sort, filters, search])
-    count_where = list(where)
-    count_params = list(d.params)
 
     if use_cursor and cursor:
         pos = decode_cursor(cursor)

@@ -52,8 +52,9 @@ class Dialect:
 
     # -- parameters
     def p(self, value: Any) -> str:
+        # Numbered: an expression may appear twice (SELECT and ORDER BY) with one binding.
         self.params.append(value)
-        return "?"
+        return f"?{len(self.params)}"
 
     def pj(self, value: Any) -> str:
         """A value compared with a field's JSON value (``jv``)."""
