@@ -136,19 +136,29 @@ async def fetch_entry(principal: Principal, entry_id: str, *, write: bool = Fals
     return rows[0]
 
 
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return _encoder.encode(data)
 
 
 async def insert_rows(rows: Iterable[Sequence[Any]]) -> None:
     """rows: (display_id, organization_id, table_id, data dict, search, created_by, now)."""
     d = sql.dialect()
+    stamps: dict[datetime, Any] = {}
+
+    def stamp(value: datetime) -> Any:
+        if value not in stamps:
+            stamps[value] = ts_param(value)
+        return stamps[value]
+
     if d.name == "postgres":
         stmt = (
             "INSERT INTO store_entries (display_id, organization_id, table_id, data, search, created_by, "
             "last_edited_by, created_at, updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $6, $7, $7)"
         )
-        params = [[r[0], r[1], r[2], dumps(r[3]), r[4], r[5], ts_param(r[6])] for r in rows]
+        params = [[r[0], r[1], r[2], dumps(r[3]), r[4], r[5], stamp(r[6])] for r in rows]
     else:
         stmt = (
             "INSERT INTO store_entries (display_id, organization_id, table_id, data, search, created_by, "
@@ -156,7 +166,7 @@ async def insert_rows(rows: Iterable[Sequence[Any]]) -> None:
         )
         params = []
         for r in rows:
-            ts = ts_param(r[6])
+            ts = stamp(r[6])
             params.append([r[0], r[1], r[2], dumps(r[3]), r[4], r[5], r[5], ts, ts])
     await sql.write_many(stmt, params)
 

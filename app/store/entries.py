@@ -3,6 +3,7 @@ materialized computed fields, dependents recomputed, change events and the entri
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 MAX_BULK = 100
+_SLICE = 2000
 PROPAGATION_DEPTH = 3
 
 
@@ -66,6 +68,8 @@ class WriteContext:
     now: datetime
     events: list[events.EntryChanged] = field(default_factory=list)
     _normalizers: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    _keys: dict[str, Any] = field(default_factory=dict)
+    _deps: dict[str, Any] = field(default_factory=dict)
 
     @property
     def org_id(self) -> str:
@@ -118,8 +122,13 @@ def _normalize(ctx: WriteContext, values: Any) -> dict[str, Any]:
         raise ValidationFailed(details={"values": ["must be an object mapping field names or ids to values"]})
     out: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
+    cache = ctx._keys
     for key, value in values.items():
-        f = ctx.schema.find(key)
+        f = cache.get(key) if isinstance(key, str) else None
+        if f is None:
+            f = ctx.schema.find(key)
+            if f is not None:
+                cache[key] = f
         if f is None:
             raise field_not_found(str(key), [x.name for x in ctx.schema.fields], where="values")
         try:
@@ -195,7 +204,9 @@ async def _propagate(ctx: WriteContext, table_id: str, display_ids: list[str], d
     """Recompute entries elsewhere whose rollups/lookups/formulas read the changed entries."""
     if not display_ids or depth >= PROPAGATION_DEPTH:
         return
-    for schema, rel in await dependents_of(ctx.org_id, table_id):
+    if table_id not in ctx._deps:
+        ctx._deps[table_id] = await dependents_of(ctx.org_id, table_id)
+    for schema, rel in ctx._deps[table_id]:
         d = sql.dialect()
         rows = await sql.read(
             f"SELECT {ENTRY_COLUMNS} FROM store_entries WHERE table_id = {d.p(schema.table_id)} "
@@ -213,6 +224,7 @@ async def _propagate(ctx: WriteContext, table_id: str, display_ids: list[str], d
         updates = []
         changed_ids = []
         sub = WriteContext(ctx.principal, schema.table, schema, plan, resolver, ctx.now, ctx.events)
+        sub._deps = ctx._deps
         for rec in recs:
             data = resolver.apply(plan, dict(rec.data), rec)
             if data != rec.data:
@@ -232,19 +244,32 @@ async def _create_many(ctx: WriteContext, values_list: Sequence[Any]) -> list[En
     await _check_references(ctx, rows)
     await ctx.resolver.prepare(ctx.plan, rows)
     out: list[EntryRecord] = []
-    inserts = []
     actor = ctx.actor_id
     tid = str(ctx.table.id)
-    for changes in rows:
-        data = {k: v for k, v in changes.items() if v is not None}
-        eid = new_id("entry")
-        rec = EntryRecord(0, eid, tid, data, ctx.now, ctx.now, actor, actor)
-        if not ctx.plan.empty:
-            ctx.resolver.apply(ctx.plan, data, rec)
-        inserts.append((eid, ctx.org_id, tid, data, search_text(ctx.schema, data), actor, ctx.now))
-        out.append(rec)
-        ctx.event("entry.created", eid, None, visible(ctx.schema, data))
-    await insert_rows(inserts)
+    org_id = ctx.org_id
+    now = ctx.now
+    schema = ctx.schema
+    plan = ctx.plan
+    resolver = ctx.resolver
+    pending: asyncio.Future[None] | None = None
+    # Large imports: the next slice is prepared while the previous one is being inserted
+    # (SQLite releases the GIL while it works).
+    for start in range(0, len(rows), _SLICE):
+        inserts = []
+        for changes in rows[start : start + _SLICE]:
+            data = {k: v for k, v in changes.items() if v is not None}
+            eid = new_id("entry")
+            rec = EntryRecord(0, eid, tid, data, now, now, actor, actor)
+            if not plan.empty:
+                resolver.apply(plan, data, rec)
+            inserts.append((eid, org_id, tid, data, search_text(schema, data), actor, now))
+            out.append(rec)
+            ctx.event("entry.created", eid, None, visible(schema, data))
+        if pending is not None:
+            await pending
+        pending = asyncio.ensure_future(insert_rows(inserts))
+    if pending is not None:
+        await pending
     return out
 
 

@@ -672,9 +672,19 @@ async def aggregate(
 
     for fid in sorted(c.index_fields):
         await sql.ensure_field_index(fid)
+    # Without filters the aggregate reads only the index that covers it.
+    hint = ""
+    unfiltered = len(where) == 2
+    if g is None and f is not None and unfiltered and f.type not in UNSORTABLE:
+        hint = d.indexed_by(d.index_sql(f.id)[0])
+    elif g is not None and unfiltered:
+        if f is not None and f.id != g.id and f.type not in UNSORTABLE:
+            hint = d.indexed_by(await sql.ensure_pair_index(g.id, f.id))
+        elif f is None or f.id == g.id:
+            hint = d.indexed_by(d.index_sql(g.id)[0])
 
     if g is None:
-        rows = await sql.read(f"SELECT {expr} AS r FROM store_entries WHERE {' AND '.join(where)} LIMIT 1", d.params)
+        rows = await sql.read(f"SELECT {expr} AS r FROM store_entries{hint} WHERE {' AND '.join(where)} LIMIT 1", d.params)
         result = _number(rows[0]["r"]) if rows else None
         if function in ("count", "distinct_count") and result is None:
             result = 0
@@ -684,7 +694,7 @@ async def aggregate(
 
     key = d.jv(g.id)
     rows = await sql.read(
-        f"SELECT {key} AS g, {expr} AS r FROM store_entries WHERE {' AND '.join(where)} "
+        f"SELECT {key} AS g, {expr} AS r FROM store_entries{hint} WHERE {' AND '.join(where)} "
         f"GROUP BY {key} ORDER BY {d.asc(key)} LIMIT {MAX_GROUPS + 1}",
         d.params,
     )
