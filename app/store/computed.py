@@ -90,9 +90,23 @@ async def _target_schema(table_id: str, cache: dict[str, TableSchema]) -> TableS
     return cache[table_id]
 
 
+_plans: dict[str, tuple[Any, Plan]] = {}
+
+
 async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = None, *, strict: bool = False) -> Plan:
     """The evaluation order of the table's computed fields. ``strict`` raises on unknown
     references and cycles (used when a field is saved); otherwise bad fields evaluate to empty."""
+    if not any(f.type in COMPUTED_TYPES for f in schema.fields):
+        return Plan(schema, [], False, [], False)
+    if cache is None and not strict and not any(f.type in ("rollup", "lookup") for f in schema.fields):
+        hit = _plans.get(schema.table_id)
+        if hit is not None and hit[0] == schema.table.updated_at:
+            return hit[1]
+        plan = await plan_for(schema, {}, strict=False)
+        if len(_plans) > 512:
+            _plans.clear()
+        _plans[schema.table_id] = (schema.table.updated_at, plan)
+        return plan
     cache = cache if cache is not None else {}
     cache[schema.table_id] = schema
     items: dict[str, Computed] = {}

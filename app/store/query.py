@@ -553,12 +553,13 @@ def _keyset(d: sql.Dialect, keys: list[tuple[str, bool, str]], values: list[Any]
             return f"{d.p(v)}::jsonb"  # jsonb key values travel as their JSON text
         return d.p(v)
 
-    # Single indexed key without NULL: one row-value comparison the index can serve.
+    # Single key without NULL: a range the index can seek to, then the id tiebreak.
     if len(keys) == 2 and values[0] is not None:
         expr, desc, _ = keys[0]
-        cmp = "<" if desc else ">"
-        cond = f"({expr}, id) {cmp} ({param(0, values[0])}, {param(1, values[1])})"
-        return f"({cond} OR {expr} IS NULL)" if desc else cond
+        v, last = param(0, values[0]), param(1, values[1])
+        if desc:
+            return f"(({expr} <= {v} AND ({expr} < {v} OR id < {last})) OR {expr} IS NULL)"
+        return f"({expr} >= {v} AND ({expr} > {v} OR id > {last}))"
     ors = []
     for i in range(len(keys)):
         parts = []

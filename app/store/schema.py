@@ -72,6 +72,29 @@ def options_of(f: Field) -> list[dict[str, Any]]:
     return list((f.config or {}).get("options") or [])
 
 
+_cache: dict[str, tuple[Any, TableSchema]] = {}
+_CACHE_SIZE = 512
+
+
 async def load_schema(table: Table) -> TableSchema:
+    """The table's live fields. Cached per table version: every field change bumps the
+    table's ``updated_at`` (``touch``), so a stale schema is never served, in any process."""
+    hit = _cache.get(str(table.id))
+    if hit is not None and hit[0] == table.updated_at:
+        return TableSchema(table=table, fields=list(hit[1].fields))
     rows = await Field.filter(table_id=table.id, deleted_at=None)
-    return TableSchema(table=table, fields=list(rows))
+    schema = TableSchema(table=table, fields=list(rows))
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    _cache[str(table.id)] = (table.updated_at, schema)
+    return schema
+
+
+async def touch(table: Table) -> None:
+    """Mark the table's schema as changed (call inside the transaction that changes a field)."""
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    await Table.filter(id=table.id).update(updated_at=now)
+    table.updated_at = now
+    _cache.pop(str(table.id), None)

@@ -18,7 +18,7 @@ from .access import ENTRY_COLUMNS, get_database, get_field, get_table, org_tz, r
 from .computed import check_formula, dependents_of, recompute_table, search_text
 from .entries import count_entries, create_entries
 from .models import Database, Field, Table
-from .schema import COMPUTED_TYPES, TableSchema, load_schema
+from .schema import COMPUTED_TYPES, TableSchema, load_schema, touch
 from .types import FIELD_TYPES, MAX_OPTIONS, Invalid, check_config, convert_value
 
 __all__ = [
@@ -289,6 +289,7 @@ async def create_field(principal: Principal, table_id: str, name: Any, ftype: An
         cfg = await _resolve_config(principal, schema, ftype, cfg, None)
         position = max((f.position for f in schema.fields), default=-1) + 1
         f = await Field.create(id=new_id("field"), table=table, name=name, type=ftype, config=cfg, position=position)
+        await touch(table)
         if ftype in COMPUTED_TYPES:
             schema = await load_schema(table)
             await check_formula(schema)
@@ -417,6 +418,7 @@ async def update_field(principal: Principal, field_id: str, changes: dict[str, A
                 await _drop_option_values(schema, f, set(removed))
         f.name, f.type, f.config = new_name, new_type, cfg
         await f.save()
+        await touch(table)
         schema = await load_schema(table)
         if f.type in COMPUTED_TYPES or (renamed or type_changed or options_changed) and any(
             x.type in COMPUTED_TYPES for x in schema.fields
@@ -465,6 +467,7 @@ async def delete_field(principal: Principal, field_id: str) -> None:
     async with atomic():
         f.deleted_at = _now()
         await f.save(update_fields=["deleted_at", "updated_at"])
+        await touch(table)
         schema = await load_schema(table)
         if any(x.type in COMPUTED_TYPES for x in schema.fields) or f.type in COMPUTED_TYPES:
             await _recompute(principal, schema)
