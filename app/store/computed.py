@@ -325,13 +325,15 @@ class Resolver:
         return data
 
 
-def search_text(schema: TableSchema, data: dict[str, Any]) -> str | None:
-    parts = []
-    for f in schema.fields:
-        if f.type in ("text", "url") or (f.type == "formula" and isinstance(data.get(f.id), str)):
-            v = data.get(f.id)
-            if isinstance(v, str) and v:
-                parts.append(v)
+def search_fields(schema: TableSchema) -> tuple[str, ...]:
+    """Ids of the fields whose text the full-text index covers (text, url, and formulas
+    whose value is text), in field order."""
+    return tuple(f.id for f in schema.fields if f.type in ("text", "url", "formula"))
+
+
+def search_text(schema: TableSchema, data: dict[str, Any], fields: tuple[str, ...] | None = None) -> str | None:
+    get = data.get
+    parts = [v for fid in (fields if fields is not None else search_fields(schema)) if isinstance(v := get(fid), str) and v]
     return "\n".join(parts) or None
 
 
