@@ -19,12 +19,14 @@ __all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend
 APPS: dict[str, tuple[str, str]] = {
     "core": ("app.models.core", "migrations.core"),
     "chat": ("app.models.chat", "migrations.chat"),
+    "store": ("app.store.models", "migrations.store"),
 }
 
 
-# SQLite pragmas, in this one place: WAL (tortoise's default) with synchronous=NORMAL, which
-# skips the fsync on every commit; a power loss may drop the last commits, never corrupt.
-SQLITE_PRAGMAS = {"synchronous": "NORMAL"}
+# SQLite pragmas, in this one place. WAL is tortoise's default; synchronous=NORMAL skips the
+# fsync on every commit (a power loss may drop the last commits, never corrupt); a larger page
+# cache and in-memory temp store keep big tables' indexes and sorts off the disk.
+SQLITE_PRAGMAS = {"synchronous": "NORMAL", "cache_size": "-65536", "temp_store": "MEMORY"}
 
 
 def _with_pragmas(database_url: str) -> str:

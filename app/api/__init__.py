@@ -8,7 +8,11 @@ __all__ = ["register_blueprints"]
 
 
 def register_blueprints(app: Quart) -> None:
-    from . import agents, api_keys, auth, conversations, deliveries, health, messages, organization, typing
+    from . import (
+        agents, api_keys, auth, conversations, data, deliveries, health, messages, organization, typing,
+    )
 
-    for module in (health, auth, organization, api_keys, agents, conversations, messages, deliveries, typing):
+    for module in (
+        health, auth, organization, api_keys, agents, conversations, messages, deliveries, typing, data,
+    ):
         app.register_blueprint(module.bp)
