@@ -12,8 +12,12 @@ from . import plans
 from .background import Background
 from .config import Settings, load_settings
 from .db import close_db, init_db, migrate
-from .errors import InternalError, SwitchboardError
+from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import ValidationError as TortoiseValidationError
+
+from .errors import Conflict, InternalError, SwitchboardError, ValidationFailed
 from .ids import new_id
+from .ratelimit import RateLimiter
 
 __all__ = ["create_app"]
 
@@ -44,6 +48,10 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["background"] = Background()
+    app.extensions["rate_limits"] = {
+        "login": RateLimiter(settings.login_attempts_per_minute),
+        "auth": RateLimiter(settings.auth_requests_per_minute),
+    }
     # Domain modules add start/stop hooks here (outbox worker, realtime, ...).
     app.extensions["startup"] = []
     app.extensions["shutdown"] = []
@@ -102,6 +110,16 @@ def _install_error_handlers(app: Quart) -> None:
         )
         err.status = status
         return _error_response(err)
+
+    @app.errorhandler(TortoiseValidationError)
+    async def _model_validation(exc: TortoiseValidationError) -> Response:
+        # Backstop: services validate first; a value the model still refuses is a client error.
+        return _error_response(ValidationFailed(details={"body": [str(exc)]}))
+
+    @app.errorhandler(IntegrityError)
+    async def _integrity(exc: IntegrityError) -> Response:
+        log.warning("integrity error reached the handler: %s", exc)
+        return _error_response(Conflict("The request conflicts with existing data."))
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:

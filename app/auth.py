@@ -95,12 +95,12 @@ class Principal:
 
 
 def token_from_headers(headers: Mapping[str, str] | Any) -> str | None:
+    """A Bearer token, else an ``x-api-key`` (a proxy's Basic credentials do not hide it)."""
     auth = headers.get("authorization") or headers.get("Authorization")
     if auth:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-        return None
     key = headers.get("x-api-key") or headers.get("X-Api-Key")
     return key.strip() if key else None
 
@@ -171,6 +171,8 @@ async def authenticate_token(token: str | None) -> Principal:
             user=_split(row, "u", User),
             api_key_id=key.id,
         )
+    if not token.startswith(SESSION_PREFIX):
+        raise AuthenticationRequired()
     row = await _lookup(_sql("session"), digest)
     session = _split(row, "s", Session) if row else None
     if row is None or session is None or session.expires_at <= datetime.now(timezone.utc):

@@ -35,6 +35,8 @@ class Settings:
     webhook_max_age_seconds: int = 24 * 3600
     outbox_concurrency: int = 64
     log_level: str = "INFO"
+    login_attempts_per_minute: int = 10  # per client address and email
+    auth_requests_per_minute: int = 60  # login + accept-invite, per client address
     bootstrap_org: str = "My Organization"
     bootstrap_email: str = "admin@localhost"
 
@@ -68,6 +70,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_max_age_seconds=int(get("SWITCHBOARD_WEBHOOK_MAX_AGE", str(24 * 3600))),
         outbox_concurrency=int(get("SWITCHBOARD_OUTBOX_CONCURRENCY", "64")),
         log_level=get("SWITCHBOARD_LOG_LEVEL", "INFO").upper(),
+        login_attempts_per_minute=int(get("SWITCHBOARD_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
+        auth_requests_per_minute=int(get("SWITCHBOARD_AUTH_REQUESTS_PER_MINUTE", "60")),
         bootstrap_org=get("SWITCHBOARD_BOOTSTRAP_ORG", "My Organization"),
         bootstrap_email=get("SWITCHBOARD_BOOTSTRAP_EMAIL", "admin@localhost"),
     )

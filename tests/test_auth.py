@@ -92,7 +92,7 @@ async def test_wrong_credentials_give_no_hint(client, orgs: Orgs) -> None:
     )
     assert wrong_password.status_code == unknown_email.status_code == 401
     assert await wrong_password.get_json() == await unknown_email.get_json()
-    assert (await wrong_password.get_json())["error"]["code"] == "invalid_credentials"
+    assert (await wrong_password.get_json())["error"]["code"] == "authentication_required"
 
 
 async def test_session_tokens_and_keys_are_stored_hashed(client, orgs: Orgs) -> None:

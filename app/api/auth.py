@@ -5,7 +5,7 @@ from typing import Any
 from quart import Blueprint
 
 from ..services import members, sessions
-from .http import Body, actor, parse_body, settings
+from .http import Body, actor, parse_body, rate_limit, settings
 from .shapes import organization_json, user_json
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
@@ -25,7 +25,9 @@ class AcceptInviteBody(Body):
 
 @bp.post("/auth/login")
 async def login() -> dict[str, Any]:
+    rate_limit("auth", "")
     body = await parse_body(LoginBody)
+    rate_limit("login", body.email.strip().lower())
     token, membership = await sessions.login(
         body.email, body.password,
         ttl_seconds=settings().session_ttl_seconds, organization_id=body.organization_id,
@@ -41,6 +43,7 @@ async def logout() -> dict[str, Any]:
 
 @bp.post("/auth/accept-invite")
 async def accept_invite() -> dict[str, Any]:
+    rate_limit("auth", "")
     body = await parse_body(AcceptInviteBody)
     membership = await members.accept_invite(body.token, body.password, body.name)
     token = await sessions.open_session(membership, settings().session_ttl_seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -12,7 +13,9 @@ from ..auth import Principal, authenticate_token, require_scope, token_from_head
 from ..config import Settings
 from ..errors import BadRequest, ValidationFailed
 
-__all__ = ["Body", "actor", "parse_body", "settings", "query_int", "query_bool", "validation_details"]
+__all__ = [
+    "Body", "actor", "parse_body", "settings", "query_int", "query_bool", "validation_details", "rate_limit",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,14 +58,39 @@ def validation_details(exc: ValidationError) -> dict[str, list[str]]:
     return details
 
 
+# 64-bit signed: the widest integer both SQLite and PostgreSQL store.
+MAX_INT = 2**63 - 1
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+QUERY_MESSAGE = "Query parameters are invalid."
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 async def raw_json() -> Any:
     data = await request.get_data()
     if not data or not data.strip():
         return {}
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"Request body is not valid JSON: {exc}", code="invalid_json") from exc
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise BadRequest(f"Request body is not valid JSON: {reason}", code="invalid_json") from None
+    # JSON may spell a lone UTF-16 surrogate (\ud800), which no database can store as text.
+    if _ESCAPED_SURROGATE.search(data) and _has_lone_surrogate(value):
+        raise BadRequest("Request body contains an unpaired UTF-16 surrogate.", code="invalid_json")
+    return value
 
 
 async def parse_body(model: type[M]) -> M:
@@ -76,17 +104,22 @@ async def parse_body(model: type[M]) -> M:
         raise ValidationFailed(details=validation_details(exc)) from exc
 
 
-def query_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+def rate_limit(bucket: str, key: str) -> None:
+    """Count this request against ``bucket`` for the client address (+ ``key``): 429 past it."""
+    limiter = current_app.extensions["rate_limits"][bucket]
+    limiter.hit(f"{request.remote_addr}|{key}")
+
+
+def query_int(name: str, default: int, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValidationFailed(details={name: ["must be an integer"]}) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ValidationFailed(details={name: [f"must be {bound}"]})
+        raise ValidationFailed(QUERY_MESSAGE, details={name: ["must be an integer"]}) from None
+    if value < minimum or value > maximum:
+        raise ValidationFailed(QUERY_MESSAGE, details={name: [f"must be between {minimum} and {maximum}"]})
     return value
 
 
@@ -98,4 +131,4 @@ def query_bool(name: str, default: bool = False) -> bool:
         return True
     if raw.lower() in ("0", "false", "no"):
         return False
-    raise ValidationFailed(details={name: ["must be true or false"]})
+    raise ValidationFailed(QUERY_MESSAGE, details={name: ["must be true or false"]})

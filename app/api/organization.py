@@ -5,7 +5,7 @@ from typing import Any
 from quart import Blueprint
 
 from ..services import members
-from .http import Body, actor, parse_body, settings
+from .http import Body, actor, parse_body, query_int, settings
 from .shapes import member_json, organization_json
 
 bp = Blueprint("organization", __name__, url_prefix="/api/v1/organization")
@@ -24,8 +24,9 @@ async def get_organization() -> dict[str, Any]:
 
 @bp.get("/members")
 async def list_members() -> dict[str, Any]:
-    rows = await members.list_members(await actor())
-    return {"members": [member_json(m) for m in rows]}
+    limit, offset = query_int("limit", 500, minimum=1, maximum=1000), query_int("offset", 0)
+    rows, total = await members.list_members(await actor(), limit=limit, offset=offset)
+    return {"members": [member_json(m) for m in rows], "meta": {"total": total, "limit": limit, "offset": offset}}
 
 
 @bp.post("/members")

@@ -27,7 +27,8 @@ def member_json(m: Membership) -> dict[str, Any]:
         "id": m.user.id,
         "email": m.user.email,
         "role": m.role,
-        "name": m.user.name,
+        # A pending invitee may already have an account elsewhere: its name is not ours to show.
+        "name": m.user.name if m.status == "active" else "",
         "status": m.status,
         "joined_at": iso(m.created_at),
     }

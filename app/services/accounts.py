@@ -13,7 +13,7 @@ from ..models.core import Membership, Organization, User
 from ..plans import get_plan
 from ..security import hash_password
 from . import api_keys
-from .validation import normalize_email, check_password
+from .validation import check_name, check_password, normalize_email
 
 __all__ = ["Bootstrapped", "bootstrap", "get_organization", "set_plan", "organization_count"]
 
@@ -29,9 +29,7 @@ async def bootstrap(
     org_name: str, email: str, password: str, *, name: str = "", plan: str = "self-hosted"
 ) -> Bootstrapped:
     """Create an organization, its owner and an all-scopes API key (shown once)."""
-    org_name = org_name.strip()
-    if not org_name:
-        raise ValidationFailed(details={"org": ["must not be empty"]})
+    org_name = check_name(org_name, "org")
     email, key = normalize_email(email)
     check_password(password)
     get_plan(plan)
@@ -44,7 +42,7 @@ async def bootstrap(
             email=email,
             email_key=key,
             name=name,
-            password_hash=hash_password(password),
+            password_hash=await hash_password(password),
         )
         await Membership.create(organization=org, user=user, role="owner", status="active")
         raw = await api_keys.create_key_record(org, name="Bootstrap key", scopes=list(SCOPES), user=user)

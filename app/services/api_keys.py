@@ -10,6 +10,7 @@ from ..ids import new_id, new_secret
 from ..models.core import ApiKey, Organization, User
 from ..plans import enforce_limit
 from ..security import hash_token
+from .validation import check_name
 
 __all__ = ["create_key", "create_key_record", "list_keys", "update_key", "delete_key"]
 
@@ -28,9 +29,7 @@ async def create_key_record(
 ) -> str:
     """Write a key and return its secret; the only time the secret exists outside a hash."""
     scopes = _check_scopes(scopes)
-    name = name.strip()
-    if not name:
-        raise ValidationFailed(details={"name": ["must not be empty"]})
+    name = check_name(name)
     await enforce_limit(org.plan, "api_keys", lambda: ApiKey.filter(organization=org).count())
     raw = new_secret("ak", 43)
     await ApiKey.create(
@@ -55,7 +54,8 @@ async def create_key(principal: Principal, *, name: str, scopes: list[str]) -> t
 
 async def list_keys(principal: Principal) -> list[ApiKey]:
     require_admin(principal)
-    return await ApiKey.filter(organization_id=principal.org_id).order_by("created_at", "id")
+    # Bounded: plans cap keys far below this; self-hosted organizations rarely come close.
+    return await ApiKey.filter(organization_id=principal.org_id).order_by("created_at", "id").limit(1000)
 
 
 async def _get(principal: Principal, key_id: str) -> ApiKey:
@@ -71,9 +71,7 @@ async def update_key(
 ) -> ApiKey:
     key = await _get(principal, key_id)
     if name is not None:
-        if not name.strip():
-            raise ValidationFailed(details={"name": ["must not be empty"]})
-        key.name = name.strip()
+        key.name = check_name(name)
     if enabled is not None:
         key.enabled = enabled
     await key.save()

@@ -19,13 +19,13 @@ from .validation import check_password, normalize_email
 __all__ = ["list_members", "invite_member", "accept_invite", "remove_member", "get_member"]
 
 
-async def list_members(principal: Principal) -> list[Membership]:
+async def list_members(principal: Principal, *, limit: int = 500, offset: int = 0) -> tuple[list[Membership], int]:
+    """One page of members, oldest first, and the total."""
     require_scope(principal, "members:read")
-    return (
-        await Membership.filter(organization_id=principal.org_id)
-        .select_related("user")
-        .order_by("created_at", "id")
-    )
+    query = Membership.filter(organization_id=principal.org_id)
+    rows = await query.select_related("user").order_by("created_at", "id").offset(offset).limit(limit)
+    total = len(rows) + offset if len(rows) < limit and (rows or offset == 0) else await query.count()
+    return rows, total
 
 
 async def get_member(principal: Principal, user_id: str) -> Membership:
@@ -91,11 +91,11 @@ async def accept_invite(token: str, password: str, name: str | None) -> Membersh
             raise invalid
         user = membership.user
         if user.password_hash:
-            if not verify_password(user.password_hash, password):
-                raise AuthenticationRequired("Invalid email or password.", code="invalid_credentials")
+            if not await verify_password(user.password_hash, password):
+                raise AuthenticationRequired("Invalid email or password.")
         else:
             check_password(password)
-            user.password_hash = hash_password(password)
+            user.password_hash = await hash_password(password)
         if name is not None:
             user.name = name.strip()[:200]
         await user.save()

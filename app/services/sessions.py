@@ -32,15 +32,15 @@ async def login(
 ) -> tuple[str, Membership]:
     """Same answer and same work whether the email or the password is wrong."""
     user = await User.get_or_none(email_key=(email or "").strip().lower())
-    ok = verify_password(user.password_hash if user else None, password or "")
+    ok = await verify_password(user.password_hash if user else None, password or "")
     if user is None or not ok:
-        raise AuthenticationRequired(_BAD_LOGIN, code="invalid_credentials")
+        raise AuthenticationRequired(_BAD_LOGIN)
     memberships = Membership.filter(user=user, status="active").select_related("organization", "user")
     if organization_id:
         memberships = memberships.filter(organization_id=organization_id)
     membership = await memberships.order_by("created_at", "id").first()
     if membership is None:
-        raise AuthenticationRequired(_BAD_LOGIN, code="invalid_credentials")
+        raise AuthenticationRequired(_BAD_LOGIN)
     return await open_session(membership, ttl_seconds), membership
 
 

@@ -6,7 +6,7 @@ import re
 
 from ..errors import ValidationFailed
 
-__all__ = ["normalize_email", "check_password", "EMAIL_RE"]
+__all__ = ["normalize_email", "check_password", "check_name", "EMAIL_RE"]
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
 
@@ -24,3 +24,13 @@ def check_password(password: str, field: str = "password") -> None:
         raise ValidationFailed(details={field: ["must be at least 8 characters"]})
     if len(password) > 1024:
         raise ValidationFailed(details={field: ["must be at most 1024 characters"]})
+
+
+def check_name(name: str, field: str = "name", *, max_length: int = 200) -> str:
+    """A display name: trimmed, non-empty, at most ``max_length`` characters."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed(details={field: ["must not be empty"]})
+    if len(name) > max_length:
+        raise ValidationFailed(details={field: [f"must be at most {max_length} characters"]})
+    return name
