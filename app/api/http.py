@@ -79,7 +79,8 @@ def _has_lone_surrogate(value: Any) -> bool:
 
 
 async def raw_json() -> Any:
-    data = await request.get_data()
+    data = await request.get_data(as_text=False)
+    assert isinstance(data, bytes)
     if not data or not data.strip():
         return {}
     try:
