@@ -9,11 +9,13 @@ from channels.webhook import UnsafeURL, check_url
 
 from ..auth import Principal, require_scope
 from ..errors import NotFound, ValidationFailed
+from .. import outbox
 from ..ids import new_id, new_secret
-from ..models.chat import PROTOCOLS, Agent
-from ..outbox import register_secret_resolver
+from ..models.chat import PROTOCOLS, Agent, OutboxItem
+from ..outbox import Recipient, register_recipient_resolver
 from ..plans import enforce_limit
 from ..timefmt import utcnow
+from ..transactions import atomic
 
 __all__ = [
     "create_agent",
@@ -23,6 +25,7 @@ __all__ = [
     "delete_agent",
     "rotate_secret",
     "signing_secrets",
+    "delivery_url",
     "SECRET_OVERLAP",
     "UNSET",
 ]
@@ -151,6 +154,7 @@ async def update_agent(
             raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     if test_webhook_url is not UNSET:
         agent.test_webhook_url = await _check_url("test_webhook_url", test_webhook_url, allow_private_webhooks)
+    reenabled = enabled is True and not agent.enabled
     if enabled is not None:
         agent.enabled = enabled
     if test_mode is not None:
@@ -159,14 +163,28 @@ async def update_agent(
         raise ValidationFailed(details={"test_mode": ["needs a test_webhook_url"]})
     if config is not None:
         agent.config = {**agent.config, **_check_config(config)}
-    await agent.save()
+    async with atomic():
+        await agent.save()
+        if reenabled:
+            # Held deliveries go out now, with a fresh retry window: time spent disabled
+            # must not count against them.
+            now = utcnow()
+            await OutboxItem.filter(agent_id=agent.id, status="pending").update(window_start=now, next_attempt_at=now)
+            await outbox.after_commit()
     return agent
 
 
 async def delete_agent(principal: Principal, agent_id: str) -> None:
+    """Delete the agent and cancel its unfinished deliveries in the same transaction (their
+    conversations go with it; nothing of it is sent afterwards)."""
     require_scope(principal, "agents:write")
     agent = await find_agent(principal, agent_id)
-    await agent.delete()
+    now = utcnow()
+    async with atomic():
+        await OutboxItem.filter(agent_id=agent.id, status__in=("pending", "delivering")).update(
+            status="cancelled", last_error="cancelled: the agent was deleted", completed_at=now, updated_at=now
+        )
+        await agent.delete()
 
 
 async def rotate_secret(principal: Principal, agent_id: str) -> tuple[Agent, str]:
@@ -193,9 +211,22 @@ def signing_secrets(agent: Agent, now: datetime | None = None) -> tuple[str, ...
     return (agent.signing_secret,)
 
 
-async def _resolve_agent_secrets(agent_ids: list[str]) -> dict[str, tuple[str, ...]]:
+def delivery_url(agent: Agent) -> str | None:
+    """Where the agent's webhooks go right now."""
+    if agent.test_mode and agent.test_webhook_url:
+        return agent.test_webhook_url
+    return agent.webhook_url
+
+
+async def _resolve_agents(agent_ids: list[str]) -> dict[str, Recipient]:
+    """The outbox asks at every attempt: current secrets and URL (an agent that is gone is
+    absent, so its deliveries are cancelled)."""
     now = utcnow()
-    return {a.id: signing_secrets(a, now) for a in await Agent.filter(id__in=agent_ids)}
+    out: dict[str, Recipient] = {}
+    for a in await Agent.filter(id__in=agent_ids):
+        url = delivery_url(a)
+        out[a.id] = Recipient(secrets=signing_secrets(a, now), urls={"agent_webhook": url} if url else {})
+    return out
 
 
-register_secret_resolver("agent", _resolve_agent_secrets)
+register_recipient_resolver("agent", _resolve_agents)

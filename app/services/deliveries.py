@@ -16,7 +16,7 @@ from ..transactions import on_commit
 
 __all__ = ["list_deliveries", "get_delivery", "retry_delivery", "STATUSES"]
 
-STATUSES = ("pending", "delivering", "succeeded", "failed")
+STATUSES = ("pending", "delivering", "succeeded", "failed", "cancelled")
 
 
 def _check_reader(principal: Principal, scope: str) -> None:
@@ -76,6 +76,8 @@ async def retry_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
     """Queue a finished delivery again, with a fresh retry window. Same id, same body."""
     _check_reader(principal, "agents:write")
     item = await _find(principal, delivery_id)
+    if item.status == "cancelled":
+        raise Conflict("This delivery was cancelled and cannot be sent.", code="delivery_cancelled")
     if item.status in ("pending", "delivering"):
         raise Conflict("This delivery is already queued.", code="delivery_in_progress")
     now = utcnow()
