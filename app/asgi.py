@@ -10,7 +10,7 @@ from quart import Quart
 from . import create_app, outbox
 from .config import Settings
 from .realtime import create_realtime
-from .services import typing
+from .services import agents, typing
 
 __all__ = ["build"]
 
@@ -20,4 +20,9 @@ def build(settings: Settings | None = None, *, auto_migrate: bool = True) -> tup
     sio = create_realtime(app)
     outbox.install(app)
     typing.install(app)
+
+    async def encrypt_legacy_secrets(_: Quart) -> None:
+        await agents.encrypt_stored_secrets()
+
+    app.extensions["startup"].append(encrypt_legacy_secrets)
     return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io"), app

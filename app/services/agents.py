@@ -9,7 +9,9 @@ from channels.webhook import UnsafeURL, check_url
 
 from ..auth import Principal, require_scope
 from ..errors import NotFound, ValidationFailed
-from .. import outbox
+import logging
+
+from .. import crypto, outbox
 from ..ids import new_id, new_secret
 from ..models.chat import PROTOCOLS, Agent, OutboxItem
 from ..outbox import Recipient, register_recipient_resolver
@@ -26,9 +28,12 @@ __all__ = [
     "rotate_secret",
     "signing_secrets",
     "delivery_url",
+    "encrypt_stored_secrets",
     "SECRET_OVERLAP",
     "UNSET",
 ]
+
+log = logging.getLogger("switchboard.agents")
 
 SECRET_OVERLAP = timedelta(hours=24)
 CONFIG_KEYS = ("provider", "model", "system_prompt", "temperature", "max_tokens", "mcp_servers")
@@ -44,6 +49,15 @@ UNSET: Any = _Unset()
 
 def _new_signing_secret() -> str:
     return new_secret("whsec", 40)
+
+
+def _seal(agent_id: str, secret: str) -> str:
+    """Signing secrets are stored encrypted, bound to their agent (see app/crypto.py)."""
+    return crypto.encrypt(secret, f"agent:{agent_id}")
+
+
+def _open(agent_id: str, stored: str) -> str:
+    return crypto.decrypt(stored, f"agent:{agent_id}")
 
 
 async def _check_url(field: str, url: str | None, allow_private: bool) -> str | None:
@@ -100,8 +114,9 @@ async def create_agent(
     org = principal.organization
     await enforce_limit(org.plan, "agents", lambda: Agent.filter(organization_id=org.id).count())
     secret = _new_signing_secret()
+    agent_id = new_id("agent")
     agent = await Agent.create(
-        id=new_id("agent"),
+        id=agent_id,
         organization=org,
         name=name,
         protocol=protocol,
@@ -109,7 +124,7 @@ async def create_agent(
         test_webhook_url=test_webhook_url,
         enabled=enabled,
         config=_check_config(config or {}),
-        signing_secret=secret,
+        signing_secret=_seal(agent_id, secret),
     )
     return agent, secret
 
@@ -192,23 +207,25 @@ async def rotate_secret(principal: Principal, agent_id: str) -> tuple[Agent, str
     require_scope(principal, "agents:write")
     agent = await find_agent(principal, agent_id)
     secret = _new_signing_secret()
-    agent.previous_signing_secret = agent.signing_secret
+    agent.previous_signing_secret = _seal(agent.id, _open(agent.id, agent.signing_secret))
     agent.previous_secret_expires_at = utcnow() + SECRET_OVERLAP
-    agent.signing_secret = secret
+    agent.signing_secret = _seal(agent.id, secret)
     await agent.save()
     return agent, secret
 
 
 def signing_secrets(agent: Agent, now: datetime | None = None) -> tuple[str, ...]:
-    """The secrets that sign right now, newest first."""
+    """The secrets that sign right now, newest first, decrypted (``CryptoError`` if the
+    server's key does not open them)."""
     now = now or utcnow()
+    current = _open(agent.id, agent.signing_secret)
     if (
         agent.previous_signing_secret
         and agent.previous_secret_expires_at is not None
         and agent.previous_secret_expires_at > now
     ):
-        return (agent.signing_secret, agent.previous_signing_secret)
-    return (agent.signing_secret,)
+        return (current, _open(agent.id, agent.previous_signing_secret))
+    return (current,)
 
 
 def delivery_url(agent: Agent) -> str | None:
@@ -225,8 +242,27 @@ async def _resolve_agents(agent_ids: list[str]) -> dict[str, Recipient]:
     out: dict[str, Recipient] = {}
     for a in await Agent.filter(id__in=agent_ids):
         url = delivery_url(a)
-        out[a.id] = Recipient(secrets=signing_secrets(a, now), urls={"agent_webhook": url} if url else {})
+        urls = {"agent_webhook": url} if url else {}
+        try:
+            out[a.id] = Recipient(secrets=signing_secrets(a, now), urls=urls)
+        except crypto.CryptoError:
+            # A key problem is the operator's to fix: retry later rather than send unsigned.
+            log.error("agent %s: its signing secret does not decrypt; check SWITCHBOARD_SECRET_KEY", a.id)
+            out[a.id] = Recipient(
+                secrets=(), urls=urls, error="signing secret cannot be decrypted (check SWITCHBOARD_SECRET_KEY)"
+            )
     return out
+
+
+async def encrypt_stored_secrets() -> int:
+    """Encrypt signing secrets stored before encryption at rest (run at start; idempotent,
+    and safe next to another instance doing the same: each write is conditional)."""
+    done = 0
+    for column in ("signing_secret", "previous_signing_secret"):
+        legacy = await Agent.filter(**{f"{column}__startswith": "whsec_"}).values_list("id", column)
+        for agent_id, plain in legacy:
+            done += await Agent.filter(id=agent_id, **{column: plain}).update(**{column: _seal(agent_id, plain)})
+    return done
 
 
 register_recipient_resolver("agent", _resolve_agents)
