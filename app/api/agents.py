@@ -58,14 +58,18 @@ async def create_agent() -> tuple[dict[str, Any], int]:
 @bp.get("")
 async def list_agents() -> dict[str, Any]:
     detailed = query_bool("detailed")
-    rows = await agents.list_agents(await actor())
-    return {"agents": [agent_json(a, detailed=detailed) for a in rows]}
+    principal = await actor()
+    rows = await agents.list_agents(principal)
+    show = agents.may_see_urls(principal)
+    return {"agents": [agent_json(a, detailed=detailed, show_urls=show) for a in rows]}
 
 
 @bp.get("/<agent_id>")
 async def get_agent(agent_id: str) -> dict[str, Any]:
     detailed = query_bool("detailed")
-    return {"agent": agent_json(await agents.get_agent(await actor(), agent_id), detailed=detailed)}
+    principal = await actor()
+    agent = await agents.get_agent(principal, agent_id)
+    return {"agent": agent_json(agent, detailed=detailed, show_urls=agents.may_see_urls(principal))}
 
 
 @bp.patch("/<agent_id>")
@@ -113,7 +117,7 @@ async def connection_info(agent_id: str) -> dict[str, Any]:
         "connection_info": {
             "agent_id": agent.id,
             "agent_name": agent.name,
-            "webhook_url": agent.webhook_url,
+            "webhook_url": agent.webhook_url if agents.may_see_urls(principal) else None,
             "protocol": agent.protocol,
             "conversations": [conversation_json(c) for c in recent],
             "api_endpoints": {

@@ -28,6 +28,7 @@ __all__ = [
     "rotate_secret",
     "signing_secrets",
     "delivery_url",
+    "may_see_urls",
     "encrypt_stored_secrets",
     "SECRET_OVERLAP",
     "UNSET",
@@ -127,6 +128,12 @@ async def create_agent(
         signing_secret=_seal(agent_id, secret),
     )
     return agent, secret
+
+
+def may_see_urls(principal: Principal) -> bool:
+    """Webhook URLs (often carrying a token of the automation platform) are for those who may
+    change them: owners, admins and agents:write keys, not every member."""
+    return "agents:write" in principal.scopes
 
 
 async def list_agents(principal: Principal) -> list[Agent]:

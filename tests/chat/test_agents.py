@@ -129,3 +129,45 @@ async def test_private_webhook_urls_are_refused_unless_allowed(settings: Setting
         # A public address literal passes without any DNS lookup.
         ok = await client.post("/api/v1/agents", json={"name": "x", "webhook_url": "https://93.184.215.14/x"}, headers=org.headers)
         assert ok.status_code == 201
+
+
+async def test_webhook_urls_are_hidden_from_members(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers, webhook_url="https://hooks.example.com/x?token=s3cret", test_webhook_url="https://hooks.example.com/test")
+    _, token = await add_member(client, orgs.a, "m@acme.example")
+    _, admin_token = await add_member(client, orgs.a, "a@acme.example", role="admin")
+    member = {"Authorization": f"Bearer {token}"}
+    listed = await (await client.get("/api/v1/agents?detailed=true", headers=member)).get_json()
+    assert listed["agents"][0]["webhook_url"] is None and listed["agents"][0]["test_webhook_url"] is None
+    got = await (await client.get(f"/api/v1/agents/{agent['id']}?detailed=true", headers=member)).get_json()
+    assert got["agent"]["webhook_url"] is None and got["agent"]["test_webhook_url"] is None
+    info = await (await client.get(f"/api/v1/agents/{agent['id']}/connection-info", headers=member)).get_json()
+    assert info["connection_info"]["webhook_url"] is None
+    assert "s3cret" not in str(listed) + str(got) + str(info)
+
+    response = await client.post("/api/v1/api-keys", json={"name": "ro", "scopes": ["agents:read"]}, headers=orgs.a.headers)
+    read_only = {"Authorization": f"Bearer {(await response.get_json())['api_key']['key']}"}
+    assert (await (await client.get(f"/api/v1/agents/{agent['id']}", headers=read_only)).get_json())["agent"]["webhook_url"] is None
+    for headers in (orgs.a.headers, {"Authorization": f"Bearer {admin_token}"}):
+        got = await (await client.get(f"/api/v1/agents/{agent['id']}?detailed=true", headers=headers)).get_json()
+        assert got["agent"]["webhook_url"].endswith("token=s3cret") and got["agent"]["test_webhook_url"].endswith("/test")
+
+
+async def test_typing_callback_needs_an_api_key_with_a_write_scope(client, orgs: Orgs) -> None:
+    from tests.chat.helpers import make_conversation
+
+    agent = await make_agent(client, orgs.a.headers)
+    _, token = await add_member(client, orgs.a, "m@acme.example")
+    member = {"Authorization": f"Bearer {token}"}
+    conv = await make_conversation(client, member, agent["id"])
+    body = {"callback_type": "typing", "conversation_id": conv["id"], "data": {"typing": False}}
+    path = f"/api/agents/{agent['id']}/callback"
+    response = await client.post(path, json=body, headers=member)
+    assert response.status_code == 403 and (await response.get_json())["error"]["code"] == "insufficient_permissions"
+
+    async def key(scopes: list[str]) -> dict[str, str]:
+        r = await client.post("/api/v1/api-keys", json={"name": "k", "scopes": scopes}, headers=orgs.a.headers)
+        return {"Authorization": f"Bearer {(await r.get_json())['api_key']['key']}"}
+
+    assert (await client.post(path, json=body, headers=await key(["conversations:read", "agents:read"]))).status_code == 403
+    assert (await client.post(path, json=body, headers=await key(["agents:write"]))).status_code == 200
+    assert (await client.post(path, json=body, headers=await key(["conversations:write"]))).status_code == 200
