@@ -4,9 +4,9 @@ from typing import Any, Literal
 
 from quart import Blueprint, request
 
-from ..services import agents, conversations
+from ..services import agents, conversations, messages
 from ..services.agents import UNSET
-from .chat_shapes import agent_json, conversation_json
+from .chat_shapes import agent_json, conversation_json, message_json
 from .http import Body, actor, parse_body, query_bool, settings
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
@@ -32,6 +32,13 @@ class UpdateAgentBody(Body):
     provider: str | None = None
     model: str | None = None
     system_prompt: str | None = None
+
+
+class AgentMessageBody(Body):
+    conversation_id: str
+    content: str
+    role: str = "assistant"
+    external_message_id: str | None = None
 
 
 def _config(body: Body) -> dict[str, Any]:
@@ -105,6 +112,22 @@ async def rotate_secret(agent_id: str) -> dict[str, Any]:
         "signing_secret": secret,
         "previous_secret_expires_at": agent_json(agent, detailed=True)["previous_secret_expires_at"],
     }
+
+
+@bp.post("/<agent_id>/messages")
+async def send_agent_message(agent_id: str) -> tuple[dict[str, Any], int]:
+    """The ``send_message`` endpoint of connection-info: originate, addressed by agent."""
+    principal = await actor()
+    body = await parse_body(AgentMessageBody)
+    message = await messages.originate(
+        principal,
+        body.conversation_id,
+        body.content,
+        role=body.role,
+        external_message_id=body.external_message_id,
+        agent_id=agent_id,
+    )
+    return {"success": True, "message": message_json(message)}, 201
 
 
 @bp.get("/<agent_id>/connection-info")

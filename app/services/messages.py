@@ -269,8 +269,10 @@ async def originate(
     *,
     role: str = "assistant",
     external_message_id: str | None = None,
+    agent_id: str | None = None,
 ) -> Message:
-    """An agent's message, deduplicated on ``external_message_id``."""
+    """An agent's message, deduplicated on ``external_message_id``. With ``agent_id`` (sent
+    through the agent's own endpoint) the conversation must be that agent's."""
     require_scope(principal, "conversations:write")
     if principal.kind != "api_key":
         raise Forbidden("Agent messages are sent with an API key.")
@@ -282,6 +284,8 @@ async def originate(
         if external_message_id is not None and len(external_message_id) > 255:
             raise ValidationFailed(details={"external_message_id": ["must be at most 255 characters"]})
     target = await _target(principal, conversation_id)
+    if agent_id is not None and target.agent_id != agent_id:
+        raise NotFound("Conversation not found for this agent.")
     _ensure_enabled(target)
     try:
         message = await _store(
