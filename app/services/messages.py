@@ -25,6 +25,7 @@ from ..models.chat import Message
 from ..timefmt import iso, utcnow
 from ..transactions import atomic, in_atomic
 from . import typing as typing_service
+from . import usage
 from .conversations import access_conversation
 
 __all__ = [
@@ -259,6 +260,7 @@ async def send_user_message(principal: Principal, conversation_id: str, content:
     if principal.kind == "session" and (principal.user is None or principal.user.id != target.owner_id):
         raise Forbidden("Only the conversation's owner can send messages in it.")
     _ensure_enabled(target)
+    await usage.check_messages_per_day(principal.organization)
     return await _store(target, role="user", content=content, user_id=target.owner_id, user_email=target.owner_email)
 
 
@@ -287,6 +289,7 @@ async def originate(
     if agent_id is not None and target.agent_id != agent_id:
         raise NotFound("Conversation not found for this agent.")
     _ensure_enabled(target)
+    await usage.check_messages_per_day(principal.organization)
     try:
         message = await _store(
             target, role="assistant", content=content, user_id=None, user_email=None, external_message_id=external_message_id
