@@ -7,7 +7,7 @@ from quart import Blueprint, request
 from ..services import agents, conversations, messages
 from ..services.agents import UNSET
 from .chat_shapes import agent_json, conversation_json, message_json
-from .http import Body, actor, parse_body, query_bool, settings
+from .http import Body, actor, parse_body, query_bool, query_int, settings
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
 
@@ -65,10 +65,14 @@ async def create_agent() -> tuple[dict[str, Any], int]:
 @bp.get("")
 async def list_agents() -> dict[str, Any]:
     detailed = query_bool("detailed")
+    limit, offset = query_int("limit", 500, minimum=1, maximum=1000), query_int("offset", 0)
     principal = await actor()
-    rows = await agents.list_agents(principal)
+    rows, has_more = await agents.list_agents(principal, limit=limit, offset=offset)
     show = agents.may_see_urls(principal)
-    return {"agents": [agent_json(a, detailed=detailed, show_urls=show) for a in rows]}
+    return {
+        "agents": [agent_json(a, detailed=detailed, show_urls=show) for a in rows],
+        "meta": {"limit": limit, "offset": offset, "has_more": has_more},
+    }
 
 
 @bp.get("/<agent_id>")

@@ -136,9 +136,13 @@ def may_see_urls(principal: Principal) -> bool:
     return "agents:write" in principal.scopes
 
 
-async def list_agents(principal: Principal) -> list[Agent]:
+async def list_agents(principal: Principal, *, limit: int = 500, offset: int = 0) -> tuple[list[Agent], bool]:
+    """Oldest first, one page; the flag says whether more follow."""
     require_scope(principal, "agents:read")
-    return await Agent.filter(organization_id=principal.org_id).order_by("created_at", "id")
+    rows = list(
+        await Agent.filter(organization_id=principal.org_id).order_by("created_at", "id").offset(offset).limit(limit + 1)
+    )
+    return rows[:limit], len(rows) > limit
 
 
 async def find_agent(principal: Principal, agent_id: str) -> Agent:

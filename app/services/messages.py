@@ -19,6 +19,7 @@ from tortoise.exceptions import IntegrityError
 
 from .. import outbox, realtime
 from ..auth import Principal, require_scope
+from ..db import placeholders as _placeholders
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..ids import new_id
 from ..models.chat import Message
@@ -93,13 +94,6 @@ async def _target(principal: Principal, conversation_id: str) -> Target:
         test_mode=bool(r["test_mode"]),
         last_seq=int(r["last_seq"]),
     )
-
-
-def _placeholders(dialect: str, sql: str) -> str:
-    if dialect != "postgres":
-        return sql
-    parts = sql.split("?")
-    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
 
 
 def _ensure_enabled(target: Target) -> None:

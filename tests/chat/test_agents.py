@@ -23,7 +23,8 @@ async def test_create_list_get_update_delete(client, orgs: Orgs) -> None:
                 "webhook_url": "https://hooks.example.com/x",
                 "enabled": True,
             }
-        ]
+        ],
+        "meta": {"limit": 500, "offset": 0, "has_more": False},
     }
     detailed = await (await client.get("/api/v1/agents?detailed=true", headers=orgs.a.headers)).get_json()
     assert detailed["agents"][0]["test_mode"] is False
@@ -64,7 +65,7 @@ async def test_other_organization_sees_404(client, orgs: Orgs) -> None:
         response = await getattr(client, method)(path, headers=orgs.b.headers, json={})
         assert response.status_code == 404, (method, path)
         assert (await response.get_json())["error"]["code"] == "not_found"
-    assert (await (await client.get("/api/v1/agents", headers=orgs.b.headers)).get_json()) == {"agents": []}
+    assert (await (await client.get("/api/v1/agents", headers=orgs.b.headers)).get_json())["agents"] == []
 
 
 async def test_bad_input(client, orgs: Orgs) -> None:
@@ -171,3 +172,12 @@ async def test_typing_callback_needs_an_api_key_with_a_write_scope(client, orgs:
     assert (await client.post(path, json=body, headers=await key(["conversations:read", "agents:read"]))).status_code == 403
     assert (await client.post(path, json=body, headers=await key(["agents:write"]))).status_code == 200
     assert (await client.post(path, json=body, headers=await key(["conversations:write"]))).status_code == 200
+
+
+async def test_agent_list_is_bounded(client, orgs: Orgs) -> None:
+    made = [await make_agent(client, orgs.a.headers, name=f"a{i}") for i in range(3)]
+    page = await (await client.get("/api/v1/agents?limit=2", headers=orgs.a.headers)).get_json()
+    assert [a["id"] for a in page["agents"]] == [a["id"] for a in made[:2]] and page["meta"]["has_more"] is True
+    rest = await (await client.get("/api/v1/agents?limit=2&offset=2", headers=orgs.a.headers)).get_json()
+    assert [a["id"] for a in rest["agents"]] == [made[2]["id"]] and rest["meta"]["has_more"] is False
+    assert (await client.get("/api/v1/agents?limit=1001", headers=orgs.a.headers)).status_code == 422

@@ -271,3 +271,28 @@ async def test_disabled_agent_holds_deliveries_and_resumes_on_its_current_url(li
     await wait_for(recorded)
     d = await delivery(http, live_orgs.a.headers, receiver.received[0].delivery_id)
     assert d["url"] == new_url and [a["outcome"] for a in d["attempt_log"]] == ["retry", "succeeded"]
+
+
+async def test_attempt_log_is_bounded(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
+    from app.models.chat import DeliveryAttempt
+    from app.services.deliveries import ATTEMPT_LOG_LIMIT
+    from app.timefmt import utcnow
+
+    agent = await webhook_agent(http, live_orgs.a.headers, receiver)
+    conv = await conversation(http, live_orgs.a.headers, agent["id"])
+    await send(http, live_orgs.a.headers, conv["id"], "once")
+    await receiver.wait_for(lambda r: len(r.acknowledged) == 1)
+    delivery_id = receiver.received[0].delivery_id
+
+    async def recorded() -> bool:
+        return (await delivery(http, live_orgs.a.headers, delivery_id))["status"] == "succeeded"
+
+    await wait_for(recorded)
+    # As after many retries by hand: far more attempts than one response should carry.
+    await DeliveryAttempt.bulk_create(
+        [DeliveryAttempt(delivery_id=delivery_id, number=n, outcome="failed", status_code=400, latency_ms=1, attempted_at=utcnow()) for n in range(2, 2 + ATTEMPT_LOG_LIMIT + 50)]
+    )
+    d = await delivery(http, live_orgs.a.headers, delivery_id)
+    assert len(d["attempt_log"]) == ATTEMPT_LOG_LIMIT and d["attempt_log_truncated"] is True
+    numbers = [a["number"] for a in d["attempt_log"]]
+    assert numbers == sorted(numbers) and numbers[-1] == 1 + ATTEMPT_LOG_LIMIT + 50
