@@ -304,6 +304,7 @@ class OutboxWorker:
             if recipient is not None and recipient.error:
                 result = DeliveryResult(ok=False, status_code=None, latency_ms=0, error=recipient.error, retryable=True)
                 self._done.append(_Done(row, result, now))
+                self.wake()  # recorded on the next turn of the loop
                 continue
             headers = row["headers"]
             if isinstance(headers, str):
