@@ -69,7 +69,6 @@ IDLE_POLL_SECONDS = 1.0
 LEASE_MARGIN_SECONDS = 30.0
 
 
-
 @dataclass(frozen=True)
 class Recipient:
     """Who an item goes to, as of this attempt."""
