@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import plans
+from . import crypto, plans
 from .background import Background
 from .config import Settings, load_settings
 from .db import close_db, init_db, migrate
@@ -42,6 +42,7 @@ Hook = Callable[[Quart], Awaitable[None]]
 def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -> Quart:
     settings = settings or load_settings()
     plans.configure(settings.plans_file)
+    crypto.configure(settings)
     app = Quart("switchboard")
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

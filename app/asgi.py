@@ -10,7 +10,7 @@ from quart import Quart
 from . import create_app, outbox
 from .config import Settings
 from .realtime import create_realtime
-from .services import typing
+from .services import agents, typing
 
 __all__ = ["build"]
 
@@ -19,5 +19,13 @@ def build(settings: Settings | None = None, *, auto_migrate: bool = True) -> tup
     app = create_app(settings, auto_migrate=auto_migrate)
     sio = create_realtime(app)
     outbox.install(app)
-    typing.install(app)
+
+    async def encrypt_legacy_secrets(_: Quart) -> None:
+        await agents.encrypt_stored_secrets()
+
+    async def stop_typing_timers(_: Quart) -> None:
+        await typing.shutdown()
+
+    app.extensions["startup"].append(encrypt_legacy_secrets)
+    app.extensions["shutdown"].append(stop_typing_timers)
     return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io"), app

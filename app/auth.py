@@ -10,6 +10,7 @@ from typing import Any, Literal, Mapping, TypeVar
 from tortoise import connections
 from tortoise.models import Model
 
+from .db import placeholders
 from .errors import AuthenticationRequired, Forbidden
 from .models.core import ApiKey, Membership, Organization, Session, User
 from .security import hash_token
@@ -144,9 +145,7 @@ async def _lookup(sql: str, digest: str) -> dict[str, Any] | None:
     # Hand-written (still one indexed lookup): building this join through the ORM cost more
     # than the rest of a typical request.
     conn = connections.get("default")
-    if conn.capabilities.dialect == "postgres":
-        sql = sql.replace("?", "$1")
-    rows = await conn.execute_query_dict(sql, [digest])
+    rows = await conn.execute_query_dict(placeholders(conn.capabilities.dialect, sql), [digest])
     return rows[0] if rows else None
 
 

@@ -6,7 +6,7 @@ Nothing else in the project reads ``os.environ``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -39,6 +39,8 @@ class Settings:
     auth_requests_per_minute: int = 60  # login + accept-invite, per client address
     bootstrap_org: str = "My Organization"
     bootstrap_email: str = "admin@localhost"
+    # base64 of 32 bytes; empty: <data_dir>/secret.key, generated once. Kept out of repr().
+    secret_key: str = field(default="", repr=False)
 
     @property
     def effective_database_url(self) -> str:
@@ -74,4 +76,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         auth_requests_per_minute=int(get("SWITCHBOARD_AUTH_REQUESTS_PER_MINUTE", "60")),
         bootstrap_org=get("SWITCHBOARD_BOOTSTRAP_ORG", "My Organization"),
         bootstrap_email=get("SWITCHBOARD_BOOTSTRAP_EMAIL", "admin@localhost"),
+        secret_key=get("SWITCHBOARD_SECRET_KEY", ""),
     )

@@ -6,6 +6,7 @@ migrations package under ``migrations/``; ``APPS`` is the one list of them.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from tortoise import Tortoise
@@ -13,7 +14,7 @@ from tortoise.migrations.api import migrate as migrate_api
 
 from .config import Settings
 
-__all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of"]
+__all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of", "placeholders"]
 
 # app label -> (models module, migrations package)
 APPS: dict[str, tuple[str, str]] = {
@@ -52,6 +53,16 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+@lru_cache(maxsize=1024)
+def placeholders(dialect: str, sql: str) -> str:
+    """Hand-written SQL uses ``?`` marks; PostgreSQL (asyncpg) wants ``$1, $2 ...``.
+    Cached: the hot paths run the same few statements over and over."""
+    if dialect != "postgres":
+        return sql
+    parts = sql.split("?")
+    return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
 
 
 def backend_of(database_url: str) -> str:

@@ -14,6 +14,12 @@ every attempt. Rules:
   worker that dies leaves its items due again when the lease runs out, so a restart (or
   another instance) resumes them. A graceful stop waits for in-flight calls and records
   them, so an acknowledged delivery is not sent again.
+* Who receives and signs is resolved at attempt time from ``secret_ref`` (``agent:agt_...``):
+  the agent's current secrets and, for ``agent_webhook`` items, its current URL. An item
+  whose recipient no longer exists is cancelled, never sent unsigned. Items of a disabled
+  agent are held (not claimed, no attempts spent) until it is enabled again.
+* ``cancelled`` is final, like ``succeeded`` and ``failed``; recording an attempt never
+  overwrites it.
 """
 
 from __future__ import annotations
@@ -34,12 +40,25 @@ from channels.webhook import WebhookChannel
 
 from . import realtime
 from .config import Settings
+from .db import placeholders as _sql
 from .ids import new_id
 from .models.chat import DeliveryAttempt, OutboxItem
 from .timefmt import iso, utcnow
 from .transactions import on_commit
 
-__all__ = ["enqueue", "build_row", "insert_sql", "after_commit", "install", "OutboxWorker", "register_secret_resolver", "backoff_seconds", "wake"]
+__all__ = [
+    "enqueue",
+    "build_row",
+    "insert_sql",
+    "after_commit",
+    "install",
+    "OutboxWorker",
+    "Recipient",
+    "register_recipient_resolver",
+    "cancel",
+    "backoff_seconds",
+    "wake",
+]
 
 log = logging.getLogger("switchboard.outbox")
 
@@ -49,13 +68,27 @@ RETRY_AFTER_CAP_SECONDS = 6 * 3600.0
 IDLE_POLL_SECONDS = 1.0
 LEASE_MARGIN_SECONDS = 30.0
 
-# secret_ref prefix ("agent") -> async fn(list of ids) -> {id: secrets newest first}
-SecretResolver = Callable[[list[str]], Awaitable[dict[str, tuple[str, ...]]]]
-_resolvers: dict[str, SecretResolver] = {}
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who an item goes to, as of this attempt."""
+
+    secrets: tuple[str, ...]  # newest first
+    urls: dict[str, str]  # item kind -> URL that replaces the stored one (e.g. agent_webhook)
+    error: str | None = None  # set when it cannot be signed now: a retryable failed attempt
+
+
+# secret_ref prefix ("agent") -> async fn(list of ids) -> {id: Recipient}; a missing id means
+# the recipient is gone.
+RecipientResolver = Callable[[list[str]], Awaitable[dict[str, Recipient]]]
+_resolvers: dict[str, RecipientResolver] = {}
 _worker: "OutboxWorker | None" = None
 
+# Items of a disabled agent wait; they are not claimed (the join is by primary key).
+_NOT_HELD = "NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = {t}.agent_id AND NOT a.enabled)"
 
-def register_secret_resolver(prefix: str, resolver: SecretResolver) -> None:
+
+def register_recipient_resolver(prefix: str, resolver: RecipientResolver) -> None:
     _resolvers[prefix] = resolver
 
 
@@ -143,20 +176,6 @@ class _Done:
     item: dict[str, Any]
     result: DeliveryResult
     attempted_at: datetime
-
-
-def _sql(dialect: str, sql: str) -> str:
-    """Write queries with ``?`` placeholders; PostgreSQL wants ``$1, $2 ...``."""
-    if dialect != "postgres":
-        return sql
-    out, n = [], 0
-    for ch in sql:
-        if ch == "?":
-            n += 1
-            out.append(f"${n}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 class OutboxWorker:
@@ -253,7 +272,8 @@ class OutboxWorker:
                 "SELECT o.id FROM outbox o WHERE o.status IN ('pending', 'delivering') "
                 "AND o.next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM outbox p "
                 "WHERE p.ordering_key = o.ordering_key AND p.status IN ('pending', 'delivering') "
-                "AND p.ordering_seq < o.ordering_seq) ORDER BY o.next_attempt_at LIMIT ?",
+                "AND p.ordering_seq < o.ordering_seq) AND " + _NOT_HELD.format(t="o") + " "
+                "ORDER BY o.next_attempt_at LIMIT ?",
             ),
             [now, limit],
         )
@@ -267,39 +287,53 @@ class OutboxWorker:
                 f"UPDATE outbox SET status = 'delivering', attempts = attempts + 1, "
                 f"next_attempt_at = ?, updated_at = ? WHERE id IN ({marks}) "
                 f"AND status IN ('pending', 'delivering') AND next_attempt_at <= ? "
+                f"AND {_NOT_HELD.format(t='outbox')} "
                 f"RETURNING id, kind, event, url, body, headers, secret_ref, attempts, window_start, "
                 f"conversation_id, agent_id, message_id",
             ),
             [now + self.lease, now, *ids, now],
         )
-        secrets = await self._secrets([r["secret_ref"] for r in claimed if r["secret_ref"]])
-        out = []
+        recipients = await self._recipients([r["secret_ref"] for r in claimed if r["secret_ref"]])
+        out, gone = [], []
         for row in claimed:
+            recipient = recipients.get(row["secret_ref"]) if row["secret_ref"] else None
+            if row["secret_ref"] and recipient is None:
+                gone.append(row["id"])  # never send it unsigned, or to a URL nobody owns
+                continue
+            if recipient is not None and recipient.error:
+                result = DeliveryResult(ok=False, status_code=None, latency_ms=0, error=recipient.error, retryable=True)
+                self._done.append(_Done(row, result, now))
+                self.wake()  # recorded on the next turn of the loop
+                continue
             headers = row["headers"]
             if isinstance(headers, str):
                 headers = json.loads(headers)
             body = row["body"]
+            url = (recipient.urls.get(row["kind"]) if recipient else None) or row["url"]
+            row["url"] = url
             outbound = Outbound(
                 delivery_id=row["id"],
                 event=row["event"],
-                url=row["url"],
+                url=url,
                 body=body.encode() if isinstance(body, str) else bytes(body),
-                secrets=secrets.get(row["secret_ref"] or "", ()),
+                secrets=recipient.secrets if recipient else (),
                 headers=dict(headers or {}),
             )
             out.append((row, outbound))
+        if gone:
+            await cancel(gone, "cancelled: the recipient no longer exists")
         return out
 
-    async def _secrets(self, refs: list[str]) -> dict[str, tuple[str, ...]]:
+    async def _recipients(self, refs: list[str]) -> dict[str, Recipient]:
         by_prefix: dict[str, list[str]] = {}
         for ref in set(refs):
             prefix, _, ident = ref.partition(":")
             by_prefix.setdefault(prefix, []).append(ident)
-        out: dict[str, tuple[str, ...]] = {}
+        out: dict[str, Recipient] = {}
         for prefix, ids in by_prefix.items():
             resolver = _resolvers.get(prefix)
             if resolver is None:
-                log.error("outbox: no secret resolver for %r", prefix)
+                log.error("outbox: no recipient resolver for %r", prefix)
                 continue
             for ident, value in (await resolver(ids)).items():
                 out[f"{prefix}:{ident}"] = value
@@ -339,7 +373,7 @@ class OutboxWorker:
 
         now = utcnow()
         decisions = [(d, *self._decide(d)) for d in batch]
-        succeeded: dict[int | None, list[str]] = {}
+        succeeded: dict[tuple[int | None, str], list[str]] = {}
         async with atomic() as conn:
             dialect = conn.capabilities.dialect
             await DeliveryAttempt.bulk_create(
@@ -358,7 +392,7 @@ class OutboxWorker:
             )
             for d, status, next_at in decisions:
                 if status == "succeeded":
-                    succeeded.setdefault(d.result.status_code, []).append(d.item["id"])
+                    succeeded.setdefault((d.result.status_code, d.item["url"]), []).append(d.item["id"])
                     continue
                 if next_at is not None and (
                     self._next_due is None or next_at < self._next_due or self._next_due < now
@@ -368,13 +402,15 @@ class OutboxWorker:
                     _sql(
                         dialect,
                         "UPDATE outbox SET status = ?, next_attempt_at = ?, last_status_code = ?, "
-                        "last_error = ?, updated_at = ?, completed_at = ? WHERE id = ?",
+                        "last_error = ?, url = ?, updated_at = ?, completed_at = ? "
+                        "WHERE id = ? AND status = 'delivering'",
                     ),
                     [
                         status,
                         next_at or now,
                         d.result.status_code,
                         d.result.error,
+                        d.item["url"],
                         now,
                         now if status == "failed" else None,
                         d.item["id"],
@@ -382,16 +418,34 @@ class OutboxWorker:
                 )
                 if status == "failed" and d.item.get("conversation_id"):
                     await _emit_failed(d.item, d.result)
-            for code, ids in succeeded.items():
+            for (code, url), ids in succeeded.items():
                 marks = ", ".join("?" for _ in ids)
                 await conn.execute_query(
                     _sql(
                         dialect,
-                        f"UPDATE outbox SET status = 'succeeded', last_status_code = ?, last_error = NULL, "
-                        f"updated_at = ?, completed_at = ? WHERE id IN ({marks})",
+                        f"UPDATE outbox SET status = 'succeeded', last_status_code = ?, last_error = NULL, url = ?, "
+                        f"updated_at = ?, completed_at = ? WHERE id IN ({marks}) AND status = 'delivering'",
                     ),
-                    [code, now, now, *ids],
+                    [code, url, now, now, *ids],
                 )
+
+
+async def cancel(ids: list[str], reason: str) -> int:
+    """Finish unfinished items without sending them (they stay in the delivery log)."""
+    if not ids:
+        return 0
+    conn = connections.get("default")
+    now = utcnow()
+    marks = ", ".join("?" for _ in ids)
+    count, _ = await conn.execute_query(
+        _sql(
+            conn.capabilities.dialect,
+            f"UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ?, completed_at = ? "
+            f"WHERE id IN ({marks}) AND status IN ('pending', 'delivering')",
+        ),
+        [reason, now, now, *ids],
+    )
+    return int(count or 0)
 
 
 async def _emit_failed(item: dict[str, Any], result: DeliveryResult) -> None:

@@ -42,6 +42,8 @@ __all__ = [
 
 log = logging.getLogger("switchboard.realtime")
 
+MAX_SEQ = 2**63 - 1
+
 # The server of the running app (one per process). None when the app runs without socket.io
 # (e.g. the in-process test client): emits are then no-ops.
 _server: socketio.AsyncServer | None = None
@@ -178,8 +180,9 @@ def create_realtime(app: Quart) -> socketio.AsyncServer:
     @handler("sync")
     async def sync(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         after_seq = data.get("after_seq", 0)
-        if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
-            raise ValidationFailed(details={"after_seq": ["must be an integer >= 0"]})
+        # seqs are 64-bit columns: a bigger number would fail in the driver, not here.
+        if isinstance(after_seq, bool) or not isinstance(after_seq, int) or not 0 <= after_seq <= MAX_SEQ:
+            raise ValidationFailed(details={"after_seq": [f"must be an integer between 0 and {MAX_SEQ}"]})
         page = await messages.list_messages(
             principal, _str(data, "conversation_id"), after_seq=after_seq, limit=messages.SYNC_LIMIT
         )

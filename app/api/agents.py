@@ -4,10 +4,10 @@ from typing import Any, Literal
 
 from quart import Blueprint, request
 
-from ..services import agents, conversations
+from ..services import agents, conversations, messages
 from ..services.agents import UNSET
-from .chat_shapes import agent_json, conversation_json
-from .http import Body, actor, parse_body, query_bool, settings
+from .chat_shapes import agent_json, conversation_json, message_json
+from .http import Body, actor, parse_body, query_bool, query_int, settings
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
 
@@ -34,6 +34,13 @@ class UpdateAgentBody(Body):
     system_prompt: str | None = None
 
 
+class AgentMessageBody(Body):
+    conversation_id: str
+    content: str
+    role: str = "assistant"
+    external_message_id: str | None = None
+
+
 def _config(body: Body) -> dict[str, Any]:
     return {k: getattr(body, k) for k in ("provider", "model", "system_prompt") if getattr(body, k) is not None}
 
@@ -58,14 +65,22 @@ async def create_agent() -> tuple[dict[str, Any], int]:
 @bp.get("")
 async def list_agents() -> dict[str, Any]:
     detailed = query_bool("detailed")
-    rows = await agents.list_agents(await actor())
-    return {"agents": [agent_json(a, detailed=detailed) for a in rows]}
+    limit, offset = query_int("limit", 500, minimum=1, maximum=1000), query_int("offset", 0)
+    principal = await actor()
+    rows, has_more = await agents.list_agents(principal, limit=limit, offset=offset)
+    show = agents.may_see_urls(principal)
+    return {
+        "agents": [agent_json(a, detailed=detailed, show_urls=show) for a in rows],
+        "meta": {"limit": limit, "offset": offset, "has_more": has_more},
+    }
 
 
 @bp.get("/<agent_id>")
 async def get_agent(agent_id: str) -> dict[str, Any]:
     detailed = query_bool("detailed")
-    return {"agent": agent_json(await agents.get_agent(await actor(), agent_id), detailed=detailed)}
+    principal = await actor()
+    agent = await agents.get_agent(principal, agent_id)
+    return {"agent": agent_json(agent, detailed=detailed, show_urls=agents.may_see_urls(principal))}
 
 
 @bp.patch("/<agent_id>")
@@ -103,6 +118,22 @@ async def rotate_secret(agent_id: str) -> dict[str, Any]:
     }
 
 
+@bp.post("/<agent_id>/messages")
+async def send_agent_message(agent_id: str) -> tuple[dict[str, Any], int]:
+    """The ``send_message`` endpoint of connection-info: originate, addressed by agent."""
+    principal = await actor()
+    body = await parse_body(AgentMessageBody)
+    message = await messages.originate(
+        principal,
+        body.conversation_id,
+        body.content,
+        role=body.role,
+        external_message_id=body.external_message_id,
+        agent_id=agent_id,
+    )
+    return {"success": True, "message": message_json(message)}, 201
+
+
 @bp.get("/<agent_id>/connection-info")
 async def connection_info(agent_id: str) -> dict[str, Any]:
     principal = await actor()
@@ -113,7 +144,7 @@ async def connection_info(agent_id: str) -> dict[str, Any]:
         "connection_info": {
             "agent_id": agent.id,
             "agent_name": agent.name,
-            "webhook_url": agent.webhook_url,
+            "webhook_url": agent.webhook_url if agents.may_see_urls(principal) else None,
             "protocol": agent.protocol,
             "conversations": [conversation_json(c) for c in recent],
             "api_endpoints": {

@@ -19,20 +19,21 @@ __all__ = [
 ]
 
 
-def agent_json(agent: Agent, *, detailed: bool = False) -> dict[str, Any]:
+def agent_json(agent: Agent, *, detailed: bool = False, show_urls: bool = True) -> dict[str, Any]:
+    """``show_urls=False`` nulls the webhook URLs (callers without agents:write)."""
     out: dict[str, Any] = {
         "id": agent.id,
         "name": agent.name,
         "status": "active" if agent.enabled else "disabled",
         "protocol": agent.protocol,
-        "webhook_url": agent.webhook_url,
+        "webhook_url": agent.webhook_url if show_urls else None,
         "enabled": agent.enabled,
     }
     if detailed:
         out.update(
             {
                 "test_mode": agent.test_mode,
-                "test_webhook_url": agent.test_webhook_url,
+                "test_webhook_url": agent.test_webhook_url if show_urls else None,
                 "config": dict(agent.config or {}),
                 "previous_secret_expires_at": iso(agent.previous_secret_expires_at),
                 "created_at": iso(agent.created_at),

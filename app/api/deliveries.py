@@ -26,8 +26,15 @@ async def list_deliveries() -> dict[str, Any]:
 
 @bp.get("/<delivery_id>")
 async def get_delivery(delivery_id: str) -> dict[str, Any]:
-    item, attempts = await deliveries.get_delivery(await actor(), delivery_id)
-    return {"delivery": {**delivery_json(item), "body": item.body, "attempt_log": [attempt_json(a) for a in attempts]}}
+    item, attempts, truncated = await deliveries.get_delivery(await actor(), delivery_id)
+    return {
+        "delivery": {
+            **delivery_json(item),
+            "body": item.body,
+            "attempt_log": [attempt_json(a) for a in attempts],
+            "attempt_log_truncated": truncated,
+        }
+    }
 
 
 @bp.post("/<delivery_id>/retry")

@@ -9,11 +9,15 @@ from channels.webhook import UnsafeURL, check_url
 
 from ..auth import Principal, require_scope
 from ..errors import NotFound, ValidationFailed
+import logging
+
+from .. import crypto, outbox
 from ..ids import new_id, new_secret
-from ..models.chat import PROTOCOLS, Agent
-from ..outbox import register_secret_resolver
+from ..models.chat import PROTOCOLS, Agent, OutboxItem
+from ..outbox import Recipient, register_recipient_resolver
 from ..plans import enforce_limit
 from ..timefmt import utcnow
+from ..transactions import atomic
 
 __all__ = [
     "create_agent",
@@ -23,9 +27,14 @@ __all__ = [
     "delete_agent",
     "rotate_secret",
     "signing_secrets",
+    "delivery_url",
+    "may_see_urls",
+    "encrypt_stored_secrets",
     "SECRET_OVERLAP",
     "UNSET",
 ]
+
+log = logging.getLogger("switchboard.agents")
 
 SECRET_OVERLAP = timedelta(hours=24)
 CONFIG_KEYS = ("provider", "model", "system_prompt", "temperature", "max_tokens", "mcp_servers")
@@ -41,6 +50,15 @@ UNSET: Any = _Unset()
 
 def _new_signing_secret() -> str:
     return new_secret("whsec", 40)
+
+
+def _seal(agent_id: str, secret: str) -> str:
+    """Signing secrets are stored encrypted, bound to their agent (see app/crypto.py)."""
+    return crypto.encrypt(secret, f"agent:{agent_id}")
+
+
+def _open(agent_id: str, stored: str) -> str:
+    return crypto.decrypt(stored, f"agent:{agent_id}")
 
 
 async def _check_url(field: str, url: str | None, allow_private: bool) -> str | None:
@@ -97,8 +115,9 @@ async def create_agent(
     org = principal.organization
     await enforce_limit(org.plan, "agents", lambda: Agent.filter(organization_id=org.id).count())
     secret = _new_signing_secret()
+    agent_id = new_id("agent")
     agent = await Agent.create(
-        id=new_id("agent"),
+        id=agent_id,
         organization=org,
         name=name,
         protocol=protocol,
@@ -106,14 +125,24 @@ async def create_agent(
         test_webhook_url=test_webhook_url,
         enabled=enabled,
         config=_check_config(config or {}),
-        signing_secret=secret,
+        signing_secret=_seal(agent_id, secret),
     )
     return agent, secret
 
 
-async def list_agents(principal: Principal) -> list[Agent]:
+def may_see_urls(principal: Principal) -> bool:
+    """Webhook URLs (often carrying a token of the automation platform) are for those who may
+    change them: owners, admins and agents:write keys, not every member."""
+    return "agents:write" in principal.scopes
+
+
+async def list_agents(principal: Principal, *, limit: int = 500, offset: int = 0) -> tuple[list[Agent], bool]:
+    """Oldest first, one page; the flag says whether more follow."""
     require_scope(principal, "agents:read")
-    return await Agent.filter(organization_id=principal.org_id).order_by("created_at", "id")
+    rows = list(
+        await Agent.filter(organization_id=principal.org_id).order_by("created_at", "id").offset(offset).limit(limit + 1)
+    )
+    return rows[:limit], len(rows) > limit
 
 
 async def find_agent(principal: Principal, agent_id: str) -> Agent:
@@ -151,6 +180,7 @@ async def update_agent(
             raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     if test_webhook_url is not UNSET:
         agent.test_webhook_url = await _check_url("test_webhook_url", test_webhook_url, allow_private_webhooks)
+    reenabled = enabled is True and not agent.enabled
     if enabled is not None:
         agent.enabled = enabled
     if test_mode is not None:
@@ -159,14 +189,28 @@ async def update_agent(
         raise ValidationFailed(details={"test_mode": ["needs a test_webhook_url"]})
     if config is not None:
         agent.config = {**agent.config, **_check_config(config)}
-    await agent.save()
+    async with atomic():
+        await agent.save()
+        if reenabled:
+            # Held deliveries go out now, with a fresh retry window: time spent disabled
+            # must not count against them.
+            now = utcnow()
+            await OutboxItem.filter(agent_id=agent.id, status="pending").update(window_start=now, next_attempt_at=now)
+            await outbox.after_commit()
     return agent
 
 
 async def delete_agent(principal: Principal, agent_id: str) -> None:
+    """Delete the agent and cancel its unfinished deliveries in the same transaction (their
+    conversations go with it; nothing of it is sent afterwards)."""
     require_scope(principal, "agents:write")
     agent = await find_agent(principal, agent_id)
-    await agent.delete()
+    now = utcnow()
+    async with atomic():
+        await OutboxItem.filter(agent_id=agent.id, status__in=("pending", "delivering")).update(
+            status="cancelled", last_error="cancelled: the agent was deleted", completed_at=now, updated_at=now
+        )
+        await agent.delete()
 
 
 async def rotate_secret(principal: Principal, agent_id: str) -> tuple[Agent, str]:
@@ -174,28 +218,62 @@ async def rotate_secret(principal: Principal, agent_id: str) -> tuple[Agent, str
     require_scope(principal, "agents:write")
     agent = await find_agent(principal, agent_id)
     secret = _new_signing_secret()
-    agent.previous_signing_secret = agent.signing_secret
+    agent.previous_signing_secret = _seal(agent.id, _open(agent.id, agent.signing_secret))
     agent.previous_secret_expires_at = utcnow() + SECRET_OVERLAP
-    agent.signing_secret = secret
+    agent.signing_secret = _seal(agent.id, secret)
     await agent.save()
     return agent, secret
 
 
 def signing_secrets(agent: Agent, now: datetime | None = None) -> tuple[str, ...]:
-    """The secrets that sign right now, newest first."""
+    """The secrets that sign right now, newest first, decrypted (``CryptoError`` if the
+    server's key does not open them)."""
     now = now or utcnow()
+    current = _open(agent.id, agent.signing_secret)
     if (
         agent.previous_signing_secret
         and agent.previous_secret_expires_at is not None
         and agent.previous_secret_expires_at > now
     ):
-        return (agent.signing_secret, agent.previous_signing_secret)
-    return (agent.signing_secret,)
+        return (current, _open(agent.id, agent.previous_signing_secret))
+    return (current,)
 
 
-async def _resolve_agent_secrets(agent_ids: list[str]) -> dict[str, tuple[str, ...]]:
+def delivery_url(agent: Agent) -> str | None:
+    """Where the agent's webhooks go right now."""
+    if agent.test_mode and agent.test_webhook_url:
+        return agent.test_webhook_url
+    return agent.webhook_url
+
+
+async def _resolve_agents(agent_ids: list[str]) -> dict[str, Recipient]:
+    """The outbox asks at every attempt: current secrets and URL (an agent that is gone is
+    absent, so its deliveries are cancelled)."""
     now = utcnow()
-    return {a.id: signing_secrets(a, now) for a in await Agent.filter(id__in=agent_ids)}
+    out: dict[str, Recipient] = {}
+    for a in await Agent.filter(id__in=agent_ids):
+        url = delivery_url(a)
+        urls = {"agent_webhook": url} if url else {}
+        try:
+            out[a.id] = Recipient(secrets=signing_secrets(a, now), urls=urls)
+        except crypto.CryptoError:
+            # A key problem is the operator's to fix: retry later rather than send unsigned.
+            log.error("agent %s: its signing secret does not decrypt; check SWITCHBOARD_SECRET_KEY", a.id)
+            out[a.id] = Recipient(
+                secrets=(), urls=urls, error="signing secret cannot be decrypted (check SWITCHBOARD_SECRET_KEY)"
+            )
+    return out
 
 
-register_secret_resolver("agent", _resolve_agent_secrets)
+async def encrypt_stored_secrets() -> int:
+    """Encrypt signing secrets stored before encryption at rest (run at start; idempotent,
+    and safe next to another instance doing the same: each write is conditional)."""
+    done = 0
+    for column in ("signing_secret", "previous_signing_secret"):
+        legacy = await Agent.filter(**{f"{column}__startswith": "whsec_"}).values_list("id", column)
+        for agent_id, plain in legacy:
+            done += await Agent.filter(id=agent_id, **{column: plain}).update(**{column: _seal(agent_id, plain)})
+    return done
+
+
+register_recipient_resolver("agent", _resolve_agents)

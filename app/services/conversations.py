@@ -7,10 +7,7 @@ organization's.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-
-from tortoise.expressions import Q
 
 from .. import realtime
 from ..auth import Principal, require_scope
@@ -18,7 +15,7 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..ids import new_id
 from ..models.chat import Agent, Conversation
 from ..models.core import Membership
-from ..pagination import decode_cursor, encode_cursor
+from ..pagination import newest_first, next_page
 from ..transactions import atomic
 from .agents import find_agent
 
@@ -127,21 +124,7 @@ async def list_conversations(
     require_scope(principal, "conversations:read")
     await find_agent(principal, agent_id)
     query = Conversation.filter(agent_id=agent_id, **_visible(principal))
-    if cursor:
-        position = decode_cursor(cursor)
-        try:
-            at = datetime.fromisoformat(str(position["t"]))
-            last_id = str(position["id"])
-        except (KeyError, ValueError):
-            raise ValidationFailed(details={"cursor": ["is not a valid cursor"]}) from None
-        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
-    rows = await query.order_by("-created_at", "-id").limit(limit + 1)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": last.id})
-    return rows, next_cursor
+    return next_page(await newest_first(query, cursor, limit), limit)
 
 
 async def recent_conversations(principal: Principal, agent_id: str, limit: int = 20) -> list[Conversation]:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from tortoise.expressions import Q
-
 from .. import outbox
 from ..auth import Principal, require_admin, require_scope
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models.chat import DeliveryAttempt, OutboxItem
-from ..pagination import decode_cursor, encode_cursor
+from ..pagination import newest_first, next_page
 from ..timefmt import utcnow
 from ..transactions import on_commit
 
-__all__ = ["list_deliveries", "get_delivery", "retry_delivery", "STATUSES"]
+__all__ = ["list_deliveries", "get_delivery", "retry_delivery", "STATUSES", "ATTEMPT_LOG_LIMIT"]
 
-STATUSES = ("pending", "delivering", "succeeded", "failed")
+ATTEMPT_LOG_LIMIT = 100
+STATUSES = ("pending", "delivering", "succeeded", "failed", "cancelled")
 
 
 def _check_reader(principal: Principal, scope: str) -> None:
@@ -42,20 +39,7 @@ async def list_deliveries(
         query = query.filter(status=status)
     if agent_id is not None:
         query = query.filter(agent_id=agent_id)
-    if cursor:
-        position = decode_cursor(cursor)
-        try:
-            at = datetime.fromisoformat(str(position["t"]))
-            last_id = str(position["id"])
-        except (KeyError, ValueError):
-            raise ValidationFailed(details={"cursor": ["is not a valid cursor"]}) from None
-        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
-    rows = list(await query.order_by("-created_at", "-id").limit(limit + 1))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor({"t": rows[-1].created_at.isoformat(), "id": rows[-1].id})
-    return rows, next_cursor
+    return next_page(await newest_first(query, cursor, limit), limit)
 
 
 async def _find(principal: Principal, delivery_id: str) -> OutboxItem:
@@ -65,17 +49,22 @@ async def _find(principal: Principal, delivery_id: str) -> OutboxItem:
     return item
 
 
-async def get_delivery(principal: Principal, delivery_id: str) -> tuple[OutboxItem, list[DeliveryAttempt]]:
+async def get_delivery(principal: Principal, delivery_id: str) -> tuple[OutboxItem, list[DeliveryAttempt], bool]:
+    """The item, its newest ``ATTEMPT_LOG_LIMIT`` attempts (oldest first) and whether older
+    ones were left out (a delivery retried by hand many times can have any number)."""
     _check_reader(principal, "agents:read")
     item = await _find(principal, delivery_id)
-    attempts = await DeliveryAttempt.filter(delivery_id=item.id).order_by("number", "id")
-    return item, list(attempts)
+    newest = list(await DeliveryAttempt.filter(delivery_id=item.id).order_by("-id").limit(ATTEMPT_LOG_LIMIT + 1))
+    truncated = len(newest) > ATTEMPT_LOG_LIMIT
+    return item, list(reversed(newest[:ATTEMPT_LOG_LIMIT])), truncated
 
 
 async def retry_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
     """Queue a finished delivery again, with a fresh retry window. Same id, same body."""
     _check_reader(principal, "agents:write")
     item = await _find(principal, delivery_id)
+    if item.status == "cancelled":
+        raise Conflict("This delivery was cancelled and cannot be sent.", code="delivery_cancelled")
     if item.status in ("pending", "delivering"):
         raise Conflict("This delivery is already queued.", code="delivery_in_progress")
     now = utcnow()

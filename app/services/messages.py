@@ -19,12 +19,14 @@ from tortoise.exceptions import IntegrityError
 
 from .. import outbox, realtime
 from ..auth import Principal, require_scope
+from ..db import placeholders as _placeholders
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..ids import new_id
 from ..models.chat import Message
 from ..timefmt import iso, utcnow
 from ..transactions import atomic, in_atomic
 from . import typing as typing_service
+from . import usage
 from .conversations import access_conversation
 
 __all__ = [
@@ -92,13 +94,6 @@ async def _target(principal: Principal, conversation_id: str) -> Target:
         test_mode=bool(r["test_mode"]),
         last_seq=int(r["last_seq"]),
     )
-
-
-def _placeholders(dialect: str, sql: str) -> str:
-    if dialect != "postgres":
-        return sql
-    parts = sql.split("?")
-    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
 
 
 def _ensure_enabled(target: Target) -> None:
@@ -259,6 +254,7 @@ async def send_user_message(principal: Principal, conversation_id: str, content:
     if principal.kind == "session" and (principal.user is None or principal.user.id != target.owner_id):
         raise Forbidden("Only the conversation's owner can send messages in it.")
     _ensure_enabled(target)
+    await usage.check_messages_per_day(principal.organization)
     return await _store(target, role="user", content=content, user_id=target.owner_id, user_email=target.owner_email)
 
 
@@ -269,8 +265,10 @@ async def originate(
     *,
     role: str = "assistant",
     external_message_id: str | None = None,
+    agent_id: str | None = None,
 ) -> Message:
-    """An agent's message, deduplicated on ``external_message_id``."""
+    """An agent's message, deduplicated on ``external_message_id``. With ``agent_id`` (sent
+    through the agent's own endpoint) the conversation must be that agent's."""
     require_scope(principal, "conversations:write")
     if principal.kind != "api_key":
         raise Forbidden("Agent messages are sent with an API key.")
@@ -282,7 +280,10 @@ async def originate(
         if external_message_id is not None and len(external_message_id) > 255:
             raise ValidationFailed(details={"external_message_id": ["must be at most 255 characters"]})
     target = await _target(principal, conversation_id)
+    if agent_id is not None and target.agent_id != agent_id:
+        raise NotFound("Conversation not found for this agent.")
     _ensure_enabled(target)
+    await usage.check_messages_per_day(principal.organization)
     try:
         message = await _store(
             target, role="assistant", content=content, user_id=None, user_email=None, external_message_id=external_message_id

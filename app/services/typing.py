@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from quart import Quart
-
 from .. import realtime
-from ..auth import Principal, require_scope
-from ..errors import NotFound, ValidationFailed
+from ..auth import Principal
+from ..errors import Forbidden, NotFound, ValidationFailed
 from .agents import find_agent
 from .conversations import access_conversation
 
-__all__ = ["set_typing", "clear", "install", "DEFAULT_TIMEOUT_MS", "MAX_TIMEOUT_MS", "MAX_LABEL"]
+__all__ = ["set_typing", "clear", "shutdown", "TYPING_SCOPES", "DEFAULT_TIMEOUT_MS", "MAX_TIMEOUT_MS", "MAX_LABEL"]
 
+TYPING_SCOPES = frozenset({"conversations:write", "agents:write"})
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 600_000
 MAX_LABEL = 200
@@ -75,7 +74,14 @@ async def set_typing(
     show_dots: bool = True,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
 ) -> None:
-    require_scope(principal, "conversations:write")
+    # The indicator speaks for the agent: its automation's API key, never a person's session.
+    if principal.kind != "api_key":
+        raise Forbidden("Typing indicators are sent with an API key.")
+    if not principal.scopes & TYPING_SCOPES:
+        raise Forbidden(
+            "This action requires the 'conversations:write' or 'agents:write' permission.",
+            details={"required_scope": "conversations:write"},
+        )
     if label is not None and len(label) > MAX_LABEL:
         raise ValidationFailed(details={"data.label": [f"must be at most {MAX_LABEL} characters"]})
     if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
@@ -101,8 +107,6 @@ async def clear(conversation_id: str, agent_id: str) -> None:
         await realtime.emit("typing", rooms, _payload(conversation_id, agent_id, False, None, True))
 
 
-def install(app: Quart) -> None:
-    async def stop(_: Quart) -> None:
-        _timers.cancel_all()
-
-    app.extensions["shutdown"].append(stop)
+async def shutdown() -> None:
+    """Cancel every pending auto-clear (the app calls this when it stops)."""
+    _timers.cancel_all()

@@ -23,7 +23,8 @@ async def test_create_list_get_update_delete(client, orgs: Orgs) -> None:
                 "webhook_url": "https://hooks.example.com/x",
                 "enabled": True,
             }
-        ]
+        ],
+        "meta": {"limit": 500, "offset": 0, "has_more": False},
     }
     detailed = await (await client.get("/api/v1/agents?detailed=true", headers=orgs.a.headers)).get_json()
     assert detailed["agents"][0]["test_mode"] is False
@@ -64,7 +65,7 @@ async def test_other_organization_sees_404(client, orgs: Orgs) -> None:
         response = await getattr(client, method)(path, headers=orgs.b.headers, json={})
         assert response.status_code == 404, (method, path)
         assert (await response.get_json())["error"]["code"] == "not_found"
-    assert (await (await client.get("/api/v1/agents", headers=orgs.b.headers)).get_json()) == {"agents": []}
+    assert (await (await client.get("/api/v1/agents", headers=orgs.b.headers)).get_json())["agents"] == []
 
 
 async def test_bad_input(client, orgs: Orgs) -> None:
@@ -129,3 +130,54 @@ async def test_private_webhook_urls_are_refused_unless_allowed(settings: Setting
         # A public address literal passes without any DNS lookup.
         ok = await client.post("/api/v1/agents", json={"name": "x", "webhook_url": "https://93.184.215.14/x"}, headers=org.headers)
         assert ok.status_code == 201
+
+
+async def test_webhook_urls_are_hidden_from_members(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers, webhook_url="https://hooks.example.com/x?token=s3cret", test_webhook_url="https://hooks.example.com/test")
+    _, token = await add_member(client, orgs.a, "m@acme.example")
+    _, admin_token = await add_member(client, orgs.a, "a@acme.example", role="admin")
+    member = {"Authorization": f"Bearer {token}"}
+    listed = await (await client.get("/api/v1/agents?detailed=true", headers=member)).get_json()
+    assert listed["agents"][0]["webhook_url"] is None and listed["agents"][0]["test_webhook_url"] is None
+    got = await (await client.get(f"/api/v1/agents/{agent['id']}?detailed=true", headers=member)).get_json()
+    assert got["agent"]["webhook_url"] is None and got["agent"]["test_webhook_url"] is None
+    info = await (await client.get(f"/api/v1/agents/{agent['id']}/connection-info", headers=member)).get_json()
+    assert info["connection_info"]["webhook_url"] is None
+    assert "s3cret" not in str(listed) + str(got) + str(info)
+
+    response = await client.post("/api/v1/api-keys", json={"name": "ro", "scopes": ["agents:read"]}, headers=orgs.a.headers)
+    read_only = {"Authorization": f"Bearer {(await response.get_json())['api_key']['key']}"}
+    assert (await (await client.get(f"/api/v1/agents/{agent['id']}", headers=read_only)).get_json())["agent"]["webhook_url"] is None
+    for headers in (orgs.a.headers, {"Authorization": f"Bearer {admin_token}"}):
+        got = await (await client.get(f"/api/v1/agents/{agent['id']}?detailed=true", headers=headers)).get_json()
+        assert got["agent"]["webhook_url"].endswith("token=s3cret") and got["agent"]["test_webhook_url"].endswith("/test")
+
+
+async def test_typing_callback_needs_an_api_key_with_a_write_scope(client, orgs: Orgs) -> None:
+    from tests.chat.helpers import make_conversation
+
+    agent = await make_agent(client, orgs.a.headers)
+    _, token = await add_member(client, orgs.a, "m@acme.example")
+    member = {"Authorization": f"Bearer {token}"}
+    conv = await make_conversation(client, member, agent["id"])
+    body = {"callback_type": "typing", "conversation_id": conv["id"], "data": {"typing": False}}
+    path = f"/api/agents/{agent['id']}/callback"
+    response = await client.post(path, json=body, headers=member)
+    assert response.status_code == 403 and (await response.get_json())["error"]["code"] == "insufficient_permissions"
+
+    async def key(scopes: list[str]) -> dict[str, str]:
+        r = await client.post("/api/v1/api-keys", json={"name": "k", "scopes": scopes}, headers=orgs.a.headers)
+        return {"Authorization": f"Bearer {(await r.get_json())['api_key']['key']}"}
+
+    assert (await client.post(path, json=body, headers=await key(["conversations:read", "agents:read"]))).status_code == 403
+    assert (await client.post(path, json=body, headers=await key(["agents:write"]))).status_code == 200
+    assert (await client.post(path, json=body, headers=await key(["conversations:write"]))).status_code == 200
+
+
+async def test_agent_list_is_bounded(client, orgs: Orgs) -> None:
+    made = [await make_agent(client, orgs.a.headers, name=f"a{i}") for i in range(3)]
+    page = await (await client.get("/api/v1/agents?limit=2", headers=orgs.a.headers)).get_json()
+    assert [a["id"] for a in page["agents"]] == [a["id"] for a in made[:2]] and page["meta"]["has_more"] is True
+    rest = await (await client.get("/api/v1/agents?limit=2&offset=2", headers=orgs.a.headers)).get_json()
+    assert [a["id"] for a in rest["agents"]] == [made[2]["id"]] and rest["meta"]["has_more"] is False
+    assert (await client.get("/api/v1/agents?limit=1001", headers=orgs.a.headers)).status_code == 422

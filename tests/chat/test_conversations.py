@@ -221,3 +221,31 @@ async def test_session_sends_in_own_conversation_only(client, orgs: Orgs) -> Non
         f"/api/v1/conversations/{conv['id']}/originate", json={"content": "x", "role": "assistant"}, headers=auth(member)
     )
     assert originate.status_code == 403
+
+
+async def test_agent_messages_endpoint_from_connection_info(client, orgs: Orgs) -> None:
+    agent = await make_agent(client, orgs.a.headers)
+    other = await make_agent(client, orgs.a.headers, name="Other")
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    other_conv = await make_conversation(client, orgs.a.headers, other["id"])
+    info = await (await client.get(f"/api/v1/agents/{agent['id']}/connection-info", headers=orgs.a.headers)).get_json()
+    path = "/" + info["connection_info"]["api_endpoints"]["send_message"].split("/", 3)[3]
+    assert path == f"/api/v1/agents/{agent['id']}/messages"
+
+    body = {"conversation_id": conv["id"], "content": "Hi from the automation", "external_message_id": "ext-1"}
+    response = await client.post(path, json=body, headers=orgs.a.headers)
+    assert response.status_code == 201, await response.get_data(as_text=True)
+    message = (await response.get_json())["message"]
+    assert message["role"] == "assistant" and message["content"] == "Hi from the automation" and message["seq"] == 1
+    history = await (await client.get(f"/api/v1/conversations/{conv['id']}/messages", headers=orgs.a.headers)).get_json()
+    assert [m["id"] for m in history["messages"]] == [message["id"]]
+
+    again = await client.post(path, json=body, headers=orgs.a.headers)
+    assert again.status_code == 409 and (await again.get_json())["error"]["details"]["message_id"] == message["id"]
+    # Another agent's conversation, another organization, a session, a bad role.
+    assert (await client.post(path, json={**body, "conversation_id": other_conv["id"]}, headers=orgs.a.headers)).status_code == 404
+    assert (await client.post(path, json=body, headers=orgs.b.headers)).status_code == 404
+    _, token = await add_member(client, orgs.a, "m@acme.example", role="admin")
+    assert (await client.post(path, json={**body, "external_message_id": None}, headers={"Authorization": f"Bearer {token}"})).status_code == 403
+    assert (await client.post(path, json={**body, "role": "user"}, headers=orgs.a.headers)).status_code == 422
+    assert (await client.post(path, json={"content": "x"}, headers=orgs.a.headers)).status_code == 422

@@ -133,6 +133,9 @@ async def test_sync_after_reconnect_has_no_gap(live_server: LiveServer, live_org
     assert [m["seq"] for m in ack["messages"]] == [4, 5, 6, 7]
     assert [m["id"] for m in ack["messages"]] == [m["id"] for m in missed]
     assert (await again.call("sync", {"conversation_id": conv["id"], "after_seq": -1}))["error"]["code"] == "validation_failed"
+    for huge in (2**63, 2**70):
+        assert (await again.call("sync", {"conversation_id": conv["id"], "after_seq": huge}))["error"]["code"] == "validation_failed"
+    assert (await again.call("sync", {"conversation_id": conv["id"], "after_seq": 2**63 - 1}))["messages"] == []
 
 
 async def test_typing_indicator_times_out_and_is_cleared_by_a_reply(live_server: LiveServer, live_orgs: Orgs, http, sockets) -> None:

@@ -223,3 +223,76 @@ async def test_pending_deliveries_resume_after_restart(settings: Settings, recei
     acked = [r.delivery_id for r in receiver.acknowledged]
     assert len(acked) == len(set(acked)) == 6
     assert not receiver.invalid
+
+
+async def test_deleting_an_agent_cancels_its_pending_deliveries(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
+    receiver.fail_times(1, 503, headers={"Retry-After": "1"})
+    agent = await webhook_agent(http, live_orgs.a.headers, receiver)
+    conv = await conversation(http, live_orgs.a.headers, agent["id"])
+    await send(http, live_orgs.a.headers, conv["id"], "first")
+    await send(http, live_orgs.a.headers, conv["id"], "queued behind it")
+    await receiver.wait_for(lambda r: len(r.received) == 1)
+    head = receiver.received[0].delivery_id
+    assert (await http.delete(f"/api/v1/agents/{agent['id']}", headers=live_orgs.a.headers)).status_code == 200
+    await asyncio.sleep(2.0)  # past the Retry-After: nothing more may arrive, signed or not
+    assert len(receiver.received) == 1 and not receiver.invalid
+    listed = (await http.get(f"/api/v1/deliveries?agent_id={agent['id']}", headers=live_orgs.a.headers)).json()["deliveries"]
+    assert len(listed) == 2
+    assert {d["status"] for d in listed} == {"cancelled"}
+    assert all("agent was deleted" in d["last_error"] for d in listed)
+    d = await delivery(http, live_orgs.a.headers, head)
+    assert [a["outcome"] for a in d["attempt_log"]] == ["retry"] and d["next_attempt_at"] is None
+    r = await http.post(f"/api/v1/deliveries/{head}/retry", headers=live_orgs.a.headers)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "delivery_cancelled"
+
+
+async def test_disabled_agent_holds_deliveries_and_resumes_on_its_current_url(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
+    receiver.fail_times(1, 503, headers={"Retry-After": "1"})
+    agent = await webhook_agent(http, live_orgs.a.headers, receiver)
+    conv = await conversation(http, live_orgs.a.headers, agent["id"])
+    await send(http, live_orgs.a.headers, conv["id"], "held")
+    await receiver.wait_for(lambda r: len(r.received) == 1)
+    r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"enabled": False}, headers=live_orgs.a.headers)
+    assert r.status_code == 200
+    await asyncio.sleep(2.0)  # the retry is due, but the agent is disabled: no attempt is spent
+    assert len(receiver.received) == 1
+    d = await delivery(http, live_orgs.a.headers, receiver.received[0].delivery_id)
+    assert d["status"] == "pending" and d["attempts"] == 1
+
+    new_url = receiver.url.replace("/hook", "/moved")
+    r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"enabled": True, "webhook_url": new_url}, headers=live_orgs.a.headers)
+    assert r.status_code == 200
+    await receiver.wait_for(lambda r: len(r.acknowledged) == 1, timeout=5)
+    assert receiver.received[-1].path == "/moved" and not receiver.invalid
+
+    async def recorded() -> bool:
+        return (await delivery(http, live_orgs.a.headers, receiver.received[0].delivery_id))["status"] == "succeeded"
+
+    await wait_for(recorded)
+    d = await delivery(http, live_orgs.a.headers, receiver.received[0].delivery_id)
+    assert d["url"] == new_url and [a["outcome"] for a in d["attempt_log"]] == ["retry", "succeeded"]
+
+
+async def test_attempt_log_is_bounded(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
+    from app.models.chat import DeliveryAttempt
+    from app.services.deliveries import ATTEMPT_LOG_LIMIT
+    from app.timefmt import utcnow
+
+    agent = await webhook_agent(http, live_orgs.a.headers, receiver)
+    conv = await conversation(http, live_orgs.a.headers, agent["id"])
+    await send(http, live_orgs.a.headers, conv["id"], "once")
+    await receiver.wait_for(lambda r: len(r.acknowledged) == 1)
+    delivery_id = receiver.received[0].delivery_id
+
+    async def recorded() -> bool:
+        return (await delivery(http, live_orgs.a.headers, delivery_id))["status"] == "succeeded"
+
+    await wait_for(recorded)
+    # As after many retries by hand: far more attempts than one response should carry.
+    await DeliveryAttempt.bulk_create(
+        [DeliveryAttempt(delivery_id=delivery_id, number=n, outcome="failed", status_code=400, latency_ms=1, attempted_at=utcnow()) for n in range(2, 2 + ATTEMPT_LOG_LIMIT + 50)]
+    )
+    d = await delivery(http, live_orgs.a.headers, delivery_id)
+    assert len(d["attempt_log"]) == ATTEMPT_LOG_LIMIT and d["attempt_log_truncated"] is True
+    numbers = [a["number"] for a in d["attempt_log"]]
+    assert numbers == sorted(numbers) and numbers[-1] == 1 + ATTEMPT_LOG_LIMIT + 50

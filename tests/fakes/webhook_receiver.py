@@ -2,7 +2,8 @@
 
 It verifies the ``X-Switchboard-Signature`` of every request against the secrets it is given
 (any ``v1=`` may match, as after a rotation), records each request, and answers with whatever
-``respond(request)`` returns, so tests can script failures: ``fail_times(2, 503)``.
+``respond(request)`` returns, so tests can script failures: ``fail_times(2, 503)``. A
+responder may also return ``async fn(request) -> StreamResponse`` to write its own answer.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class WebhookReceiver:
                 response = await response
         if response is None:
             response = web.json_response({"ok": True})
+        elif callable(response):  # a handler that writes its own (e.g. streamed) answer
+            self.received.append(record)
+            self._arrived.set()
+            return await response(request)  # type: ignore[no-any-return]
         record.status = response.status
         self.received.append(record)
         self._arrived.set()

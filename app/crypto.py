@@ -1,0 +1,97 @@
+"""Secrets at rest (webhook signing secrets): AES-256-GCM under the server's key.
+
+The key is ``SWITCHBOARD_SECRET_KEY`` (32 bytes, standard or URL-safe base64) or, when that
+is unset, a key generated once into ``<data dir>/secret.key`` (mode 0600). Gateway processes
+sharing one database must share the key, so set the variable when you run more than one.
+
+Stored form: ``enc:v1:`` + URL-safe base64 of nonce (12 bytes) + ciphertext + tag. The
+associated data names the value's owner (``agent:agt_...``): a ciphertext copied to another
+row does not decrypt. A value without the prefix is a row written before encryption and is
+read as plaintext.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .config import Settings
+
+__all__ = ["CryptoError", "configure", "encrypt", "decrypt", "is_encrypted", "load_key", "PREFIX"]
+
+PREFIX = "enc:v1:"
+KEY_FILE = "secret.key"
+_NONCE_BYTES = 12
+
+_aead: AESGCM | None = None
+
+
+class CryptoError(Exception):
+    """A value that cannot be decrypted with this key, or a key that is not usable."""
+
+
+def _decode_key(text: str, source: str) -> bytes:
+    text = text.strip()
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        key = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+    except (binascii.Error, ValueError) as exc:
+        raise CryptoError(f"{source} is not base64") from exc
+    if len(key) != 32:
+        raise CryptoError(f"{source} must decode to 32 bytes, not {len(key)}")
+    return key
+
+
+def load_key(settings: Settings) -> bytes:
+    """The configured key, else the data dir's key file, created on first use."""
+    if settings.secret_key:
+        return _decode_key(settings.secret_key, "SWITCHBOARD_SECRET_KEY")
+    path = Path(settings.data_dir) / KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    try:
+        # O_EXCL: of two processes starting together, one writes and both read its key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _decode_key(path.read_text(), str(path))
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    return _decode_key(text, str(path))
+
+
+def configure(settings: Settings) -> None:
+    global _aead
+    _aead = AESGCM(load_key(settings))
+
+
+def _cipher() -> AESGCM:
+    if _aead is None:
+        raise CryptoError("no secret key is configured")
+    return _aead
+
+
+def is_encrypted(value: str | None) -> bool:
+    return bool(value) and value.startswith(PREFIX)  # type: ignore[union-attr]
+
+
+def encrypt(plaintext: str, owner: str) -> str:
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = _cipher().encrypt(nonce, plaintext.encode(), owner.encode())
+    return PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+
+
+def decrypt(value: str, owner: str) -> str:
+    if not is_encrypted(value):
+        return value  # written before secrets were encrypted
+    raw = value[len(PREFIX) :]
+    try:
+        blob = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        return _cipher().decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], owner.encode()).decode()
+    except (InvalidTag, binascii.Error, ValueError) as exc:
+        raise CryptoError("the value does not decrypt with this server's secret key") from exc
