@@ -157,7 +157,7 @@ class Compiler:
         t = self.target(node["field"], code="field_not_found", where=where)
         op = node["op"]
         name = t.field.name if t.field is not None else str(node["field"])
-        if op not in ALL_OPERATORS:
+        if not isinstance(op, str) or op not in ALL_OPERATORS:
             raise _invalid(
                 f"Unknown operator '{op}'.", location=where, field=name, op=op, allowed=sorted(OPERATORS[t.type])
             )
@@ -483,7 +483,7 @@ async def query_entries(
         raise ValidationFailed(details={"limit": [f"must be an integer between 1 and {max_limit}"]})
     if offset is None:
         offset = 0
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 2**63 - 1:
         raise ValidationFailed(details={"offset": ["must be a non-negative integer"]})
     if use_cursor and offset:
         raise ValidationFailed(details={"offset": ["cannot be combined with cursor pagination"]})

@@ -60,6 +60,7 @@ DEFAULT_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
     ("Done", "checkbox", {}),
 ]
 DEFAULT_ENTRIES = 3
+MAX_POSITION = 2**31 - 1  # positions are 32-bit integer columns (IntField)
 
 
 def _now() -> datetime:
@@ -214,7 +215,7 @@ async def update_table(principal: Principal, table_id: str, changes: dict[str, A
         table.name = _name(changes["name"])
     if "position" in changes:
         pos = changes["position"]
-        if not isinstance(pos, int) or isinstance(pos, bool) or pos < 0:
+        if not isinstance(pos, int) or isinstance(pos, bool) or not 0 <= pos <= MAX_POSITION:
             raise ValidationFailed(details={"position": ["must be a non-negative integer"]})
         table.position = pos
     await table.save()
@@ -230,8 +231,12 @@ async def delete_table(principal: Principal, table_id: str) -> None:
 # ---------------------------------------------------------------- fields
 
 
-async def list_fields(principal: Principal, table_id: str) -> TableSchema:
-    return await load_schema(await get_table(principal, table_id))
+async def list_fields(
+    principal: Principal, table_id: str, *, limit: int = 50, offset: int = 0
+) -> tuple[list[Field], int]:
+    """One page of the table's live fields in position order, and how many there are."""
+    schema = await load_schema(await get_table(principal, table_id))
+    return schema.fields[offset : offset + limit], len(schema.fields)
 
 
 async def _resolve_config(principal: Principal, schema: TableSchema, ftype: str, cfg: dict[str, Any], self_id: str | None) -> dict[str, Any]:
