@@ -13,7 +13,7 @@ from ..errors import ValidationFailed
 from ..ids import new_id
 from ..plans import enforce_limit
 from ..transactions import atomic
-from . import sql
+from . import events, sql
 from .access import ENTRY_COLUMNS, get_database, get_field, get_table, org_tz, record, ts_param, update_rows
 from .computed import check_formula, dependents_of, recompute_table, search_text
 from .entries import count_entries, create_entries
@@ -138,14 +138,32 @@ async def _soft_delete_tables(table_ids: list[str], now: datetime) -> None:
     await Table.filter(id__in=table_ids).update(deleted_at=now)
 
 
+async def _delete_tables(principal: Principal, database_id: str, table_ids: list[str], now: datetime) -> list[events.TableDeleted]:
+    """Soft-delete tables with their entries, then recompute the tables elsewhere whose
+    rollups, lookups or formulas read through a relation into them (found before the
+    delete, while their plans still resolve). Returns the ``table.deleted`` events."""
+    readers: dict[str, TableSchema] = {}
+    for tid in table_ids:
+        for schema, _ in await dependents_of(principal.org_id, tid):
+            if schema.table_id not in table_ids:
+                readers[schema.table_id] = schema
+    await _soft_delete_tables(table_ids, now)
+    for schema in readers.values():
+        await _recompute(principal, schema)
+    actor_id = principal.user.id if principal.user else None
+    return [events.TableDeleted(principal.org_id, database_id, tid, actor_id, now) for tid in table_ids]
+
+
 async def delete_database(principal: Principal, database_id: str) -> None:
     db = await get_database(principal, database_id, write=True)
     now = _now()
     async with atomic():
-        ids = list(await Table.filter(database_id=db.id, deleted_at=None).values_list("id", flat=True))
-        await _soft_delete_tables([str(i) for i in ids], now)
+        ids = [str(i) for i in await Table.filter(database_id=db.id, deleted_at=None).values_list("id", flat=True)]
+        deleted = await _delete_tables(principal, str(db.id), ids, now)
         db.deleted_at = now
         await db.save(update_fields=["deleted_at", "updated_at"])
+        actor_id = principal.user.id if principal.user else None
+        await events.emit([*deleted, events.DatabaseDeleted(principal.org_id, str(db.id), ids, actor_id, now)])
 
 
 # ---------------------------------------------------------------- tables
@@ -225,7 +243,8 @@ async def update_table(principal: Principal, table_id: str, changes: dict[str, A
 async def delete_table(principal: Principal, table_id: str) -> None:
     table = await get_table(principal, table_id, write=True)
     async with atomic():
-        await _soft_delete_tables([str(table.id)], _now())
+        deleted = await _delete_tables(principal, str(table.database_id), [str(table.id)], _now())  # type: ignore[attr-defined]
+        await events.emit(deleted)
 
 
 # ---------------------------------------------------------------- fields
