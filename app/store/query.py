@@ -509,6 +509,8 @@ async def query_entries(
         values = pos.get("k")
         if pos.get("s") != signature or not isinstance(values, list) or len(values) != len(all_keys):
             raise ValidationFailed(details={"cursor": ["does not belong to this query (filters, sort or search changed)"]})
+        if not all(_cursor_value_ok(d, key, v) for key, v in zip(all_keys, values)):
+            raise ValidationFailed(details={"cursor": ["is not a valid cursor"]})
         where.append(_keyset(d, all_keys, values, keys))
 
     for fid in sorted(c.index_fields):
@@ -540,6 +542,42 @@ def _key_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _cursor_value_ok(d: sql.Dialect, key: tuple[str, bool, str], value: Any) -> bool:
+    """A cursor is client-held: each value must be what this key's SQL can bind (a tampered
+    one is a 422, not a driver error)."""
+
+    def int64(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]
+
+    expr, _, label = key
+    if label == "id":
+        return int64(value) and value >= 0
+    if value is None:
+        return True
+    if expr in ("created_at", "updated_at"):
+        try:
+            datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return False
+        return True
+    if expr.startswith("(CASE"):  # a select's option position
+        return int64(value)
+    if expr == "NULL":
+        return False
+    if d.name == "postgres":  # jsonb values travel as their JSON text
+        if not isinstance(value, str):
+            return False
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return False
+        return decoded is None or isinstance(decoded, (str, int, float, bool))
+    return isinstance(value, (str, float, bool)) or int64(value)
 
 
 def _keyset(d: sql.Dialect, keys: list[tuple[str, bool, str]], values: list[Any], user_keys: list[Any]) -> str:
