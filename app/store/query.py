@@ -258,9 +258,9 @@ class Compiler:
             return text
 
         def any_scalar(v: Any) -> Any:  # formula / rollup: compare like with like
-            if isinstance(v, bool) or isinstance(v, (int, float, str)):
+            if isinstance(v, (bool, float, str)) or _int64(v):
                 return v
-            raise Invalid("must be a string, number or boolean")
+            raise Invalid("must be a string, number (64-bit at most) or boolean")
 
         return any_scalar
 
@@ -274,12 +274,14 @@ class Compiler:
 
     @staticmethod
     def _list(value: Any) -> list[Any]:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, (str, float)) or _int64(value):
             return [value]
         if not isinstance(value, list) or not value:
             raise Invalid("must be a non-empty list")
         if len(value) > 500:
             raise Invalid("at most 500 values")
+        if not all(v is None or isinstance(v, (str, float, bool)) or _int64(v) for v in value):
+            raise Invalid("values must be strings, numbers (64-bit at most) or booleans")
         return value
 
     @staticmethod
@@ -403,6 +405,14 @@ class Compiler:
             self.index_fields.add(t.field.id)
             keys.append((self.d.jv(t.field.id), direction == "desc", t.field.id))
         return keys
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int64(v: Any) -> bool:
+    """An integer both backends can bind (a wider one is a driver error, not a 422)."""
+    return isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]
 
 
 def _looks_like_date(value: str) -> bool:
@@ -544,19 +554,15 @@ def _key_value(value: Any) -> Any:
     return value
 
 
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _cursor_value_ok(d: sql.Dialect, key: tuple[str, bool, str], value: Any) -> bool:
     """A cursor is client-held: each value must be what this key's SQL can bind (a tampered
     one is a 422, not a driver error)."""
 
-    def int64(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]
-
     expr, _, label = key
     if label == "id":
-        return int64(value) and value >= 0
+        return _int64(value) and value >= 0
     if value is None:
         return True
     if expr in ("created_at", "updated_at"):
@@ -566,7 +572,7 @@ def _cursor_value_ok(d: sql.Dialect, key: tuple[str, bool, str], value: Any) -> 
             return False
         return True
     if expr.startswith("(CASE"):  # a select's option position
-        return int64(value)
+        return _int64(value)
     if expr == "NULL":
         return False
     if d.name == "postgres":  # jsonb values travel as their JSON text
@@ -577,7 +583,7 @@ def _cursor_value_ok(d: sql.Dialect, key: tuple[str, bool, str], value: Any) -> 
         except ValueError:
             return False
         return decoded is None or isinstance(decoded, (str, int, float, bool))
-    return isinstance(value, (str, float, bool)) or int64(value)
+    return isinstance(value, (str, float, bool)) or _int64(value)
 
 
 def _keyset(d: sql.Dialect, keys: list[tuple[str, bool, str]], values: list[Any], user_keys: list[Any]) -> str:

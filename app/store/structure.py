@@ -14,7 +14,7 @@ from ..ids import new_id
 from ..plans import enforce_limit
 from ..transactions import atomic
 from . import events, sql
-from .access import ENTRY_COLUMNS, get_database, get_field, get_table, org_tz, record, ts_param, update_rows
+from .access import ENTRY_COLUMNS, get_database, get_field, get_table, org_tz, record, ts_param, update_rows, well_formed
 from .computed import check_formula, dependents_of, recompute_table, search_text
 from .entries import count_entries, create_entries
 from .models import Database, Field, Table
@@ -175,7 +175,7 @@ async def list_tables(
     require_scope(principal, "data.tables:read")
     db = await get_database(principal, database_id) if "data.databases:read" in principal.scopes else None
     if db is None:
-        db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None)
+        db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None) if well_formed(database_id) else None
         if db is None:
             from ..errors import NotFound
 
@@ -191,7 +191,7 @@ async def list_tables(
 
 async def create_table(principal: Principal, database_id: str, name: Any) -> TableSchema:
     require_scope(principal, "data.tables:write")
-    db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None)
+    db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None) if well_formed(database_id) else None
     if db is None:
         from ..errors import NotFound
 

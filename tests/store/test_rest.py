@@ -572,3 +572,40 @@ async def test_tampered_cursors_are_422(api: Api) -> None:
     for cursor in ("!!!", "e30", encode_cursor({"k": "x", "s": "y"})):
         _, body = await api.call("post", f"/tables/{tid}/entries/query", {"cursor": cursor}, 422)
         assert "cursor" in assert_error(body, "validation_failed")["details"]
+
+
+async def test_filter_values_beyond_64_bits_or_not_scalars(api: Api) -> None:
+    items = await api.table("Items")
+    table = await api.table(fields=[{"name": "Amount", "type": "number"}, {"name": "Who", "type": "user"}])
+    tid = table["id"]
+    await api.ok("post", f"/tables/{tid}/fields", {"name": "Link", "type": "relation", "config": {"table_id": items["id"]}}, 201)
+    for name, ftype, cfg in (("F", "formula", {"expression": "{Amount} + 1"}),
+                             ("R", "rollup", {"relation_field": "Link", "target_field": "Name", "function": "count"}),
+                             ("L", "lookup", {"relation_field": "Link", "target_field": "Name"})):
+        await api.ok("post", f"/tables/{tid}/fields", {"name": name, "type": ftype, "config": cfg}, 201)
+    cases = [(f, op) for f in ("F", "R") for op in ("is", "is_not", "gt", "is_any_of")]
+    cases += [(f, "has_any_of") for f in ("Link", "L", "Who")]
+    for field, op in cases:
+        for value in (2**64, -(2**64), [2**64], [{}], [[1]], {"a": 1}):
+            status, err = await api.call("post", f"/tables/{tid}/entries/query", {"filters": [{"field": field, "op": op, "value": value}]})
+            assert status == 422, (field, op, value, status, err)
+            assert_error(err, "invalid_filter")
+
+
+async def test_nul_characters_never_reach_the_database(api: Api, client: Any) -> None:
+    ids = await _fixture_ids(api)
+    for path in ("/databases/db_%00", "/databases/db_%00/tables", "/tables/tb_%00", "/tables/tb_%00/fields",
+                 "/fields/fd_%00", "/entries/en_%00", "/entries/en_%00/notes", "/tables/tb_%00/entries"):
+        status, err = await api.call("get", path)
+        assert status == 404, (path, status, err)
+        assert_error(err, "not_found")
+    for method, path, body in (("post", "/databases", {"name": "a\u0000b"}),
+                               ("post", "/tables/{tb}/fields", {"name": "S", "type": "select", "config": {"options": [{"label": "\u0000"}]}}),
+                               ("post", "/tables/{tb}/entries", {"values": {"Name": "x\u0000"}}),
+                               ("post", "/tables/{tb}/entries/query", {"filters": [{"field": "Name", "op": "contains", "value": "\u0000"}]}),
+                               ("patch", "/entries/{en}/notes", {"notes": {"type": "doc", "content": [
+                                   {"type": "paragraph", "content": [{"type": "text", "text": "\u0000"}]}]}}),
+                               ("post", "/tables/{tb}/entries", {"values": {"Na\u0000me": "x"}})):
+        status, err = await api.call(method, path.format(**ids), body)
+        assert status == 422, (path, status, err)
+        assert_error(err, "validation_failed")
