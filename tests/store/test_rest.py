@@ -609,3 +609,34 @@ async def test_nul_characters_never_reach_the_database(api: Api, client: Any) ->
         status, err = await api.call(method, path.format(**ids), body)
         assert status == 422, (path, status, err)
         assert_error(err, "validation_failed")
+
+
+FUZZ: list[Any] = [None, True, 0, -1, 2**64, -(2**64), 1.5, "", "x", [], [1], [None], [{}], {}, {"a": 1}, "a" * 300]
+
+
+async def test_every_field_type_refuses_wrong_values_with_422(api: Api) -> None:
+    """Values, filter values and aggregate arguments of the wrong type, per field type."""
+    items = await api.table("Items")
+    table = await api.table(fields=[{"name": "Amount", "type": "number"},
+                                    {"name": "Tags", "type": "multi_select", "config": {"options": [{"label": "a"}]}},
+                                    {"name": "Who", "type": "user"}, {"name": "Site", "type": "url"},
+                                    {"name": "Doc", "type": "file"},
+                                    {"name": "Link", "type": "relation", "config": {"table_id": items["id"]}}])
+    tid = table["id"]
+    for name, ftype, cfg in (("F", "formula", {"expression": "{Amount} + 1"}),
+                             ("R", "rollup", {"relation_field": "Link", "target_field": "Name", "function": "count"}),
+                             ("L", "lookup", {"relation_field": "Link", "target_field": "Name"})):
+        await api.ok("post", f"/tables/{tid}/fields", {"name": name, "type": ftype, "config": cfg}, 201)
+    fields = (await api.ok("get", f"/tables/{tid}/fields"))["data"]
+    assert len({f["type"] for f in fields}) == 13
+    eid = (await api.ok("get", f"/tables/{tid}/entries"))["data"][0]["id"]
+    for f in fields:
+        for wrong in FUZZ:
+            status, body = await api.call("patch", f"/entries/{eid}", {"values": {f["name"]: wrong}})
+            assert status in (200, 422), (f["type"], wrong, status, body)
+            for op in ("is", "contains", "gt", "between", "within", "has_any_of"):
+                status, body = await api.call("post", f"/tables/{tid}/entries/query", {"filters": [{"field": f["name"], "op": op, "value": wrong}]})
+                assert status in (200, 422), (f["type"], op, wrong, status, body)
+        for fn in ("count", "sum", "min", "distinct_count"):
+            status, body = await api.call("post", f"/tables/{tid}/aggregate", {"function": fn, "field": f["name"], "group_by": f["name"]})
+            assert status in (200, 422), (f["type"], fn, status, body)
