@@ -3,6 +3,7 @@ default fields, type conversion (with dry run) and formula checks."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ from ..transactions import atomic
 from . import events, sql
 from .access import ENTRY_COLUMNS, get_database, get_field, get_table, org_tz, record, ts_param, update_rows, well_formed
 from .computed import check_formula, dependents_of, recompute_table, search_text
-from .entries import count_entries, create_entries
+from .entries import PROPAGATION_DEPTH, count_entries, create_entries
 from .models import Database, Field, Table
 from .schema import COMPUTED_TYPES, TableSchema, load_schema, touch
 from .types import FIELD_TYPES, MAX_OPTIONS, Invalid, check_config, convert_value
@@ -40,6 +41,8 @@ __all__ = [
     "Conversion",
     "DEFAULT_FIELDS",
 ]
+
+log = logging.getLogger("switchboard.store.structure")
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$|^#[0-9A-Fa-f]{3}$")
 
@@ -279,11 +282,16 @@ async def _resolve_config(principal: Principal, schema: TableSchema, ftype: str,
 
 
 async def _recompute(principal: Principal, schema: TableSchema, depth: int = 0) -> None:
-    await recompute_table(schema, principal.org_id, org_tz(principal))
-    if depth < 2:
-        for dep_schema, _ in await dependents_of(principal.org_id, schema.table_id):
-            if dep_schema.table_id != schema.table_id:
-                await _recompute(principal, dep_schema, depth + 1)
+    """Re-materialize the table, then the tables reading it, as long as values change."""
+    changed = await recompute_table(schema, principal.org_id, org_tz(principal))
+    if not changed and depth > 0:
+        return  # nothing new for the tables further down the chain
+    readers = [s for s, _ in await dependents_of(principal.org_id, schema.table_id) if s.table_id != schema.table_id]
+    if readers and depth >= PROPAGATION_DEPTH:
+        log.warning("recompute stopped at depth %d: tables reading %s not recomputed", depth, schema.table_id)
+        return
+    for dep_schema in {s.table_id: s for s in readers}.values():
+        await _recompute(principal, dep_schema, depth + 1)
 
 
 def _check_type(ftype: Any) -> str:

@@ -100,3 +100,30 @@ async def test_propagation_reaches_every_dependent_past_ten_thousand(api: Api, o
     assert await count(field="Total", op="is", value=0) == many + 3
     assert await count(field="N", op="is", value=0) == many + 3
     assert await computed(api, ctx) == {"Total": 3, "N": 1, "Names": ["nut"], "Summary": "nut = 3"}
+
+
+async def test_chains_of_rollups_five_tables_deep(api: Api) -> None:
+    """A <- B <- C <- D <- E, each summing the one before: a change at A reaches E, for an
+    entry change and for a schema change (A's field deleted) alike."""
+    a = await api.table("A", fields=[{"name": "Cost", "type": "number"}])
+    prev, prev_entry, target = a, None, "Cost"
+    prev_entry = (await api.ok("post", f"/tables/{a['id']}/entries", {"values": {"Cost": 4}}, 201))["data"]
+    first = prev_entry
+    chain = []
+    for name in ("B", "C", "D", "E"):
+        t = (await api.ok("post", f"/databases/{a['database_id']}/tables", {"name": name}, 201))["data"]
+        await api.ok("post", f"/tables/{t['id']}/fields", {"name": "Up", "type": "relation", "config": {"table_id": prev["id"]}}, 201)
+        total = (await api.ok("post", f"/tables/{t['id']}/fields", {"name": "Total", "type": "rollup",
+                 "config": {"relation_field": "Up", "target_field": target, "function": "sum"}}, 201))["data"]
+        prev_entry = (await api.ok("post", f"/tables/{t['id']}/entries", {"values": {"Up": [prev_entry["id"]]}}, 201))["data"]
+        chain.append((prev_entry["id"], total["id"]))
+        prev, target = t, "Total"
+
+    async def totals() -> list[Any]:
+        return [(await api.ok("get", f"/entries/{eid}"))["data"]["values"].get(fid) for eid, fid in chain]
+
+    assert await totals() == [4, 4, 4, 4]
+    await api.ok("patch", f"/entries/{first['id']}", {"values": {"Cost": 9}})
+    assert await totals() == [9, 9, 9, 9]
+    await api.call("delete", f"/fields/{a['fields'][-1]['id']}", None, 204)
+    assert await totals() == [None, 0, 0, 0]
