@@ -519,7 +519,7 @@ async def test_wrong_json_types_are_422_never_500(api: Api) -> None:
         for whole in ([], "x", 1, None):
             response = await getattr(api.client, method)(f"/api/v1{url}", json=whole, headers=api.headers)
             assert response.status_code in (200, 201, 422), (method, path, whole, response.status_code)
-        # operations items, filters and sorts of the wrong shape
+    # bulk items, filters and sorts of the wrong shape
     for wrong in WRONG_TYPES:
         for body in ({"operations": [wrong]}, {"operations": [{"action": "update", "id": wrong, "values": {}}]},
                      {"operations": [{"action": wrong}]}, {"operations": [{"action": "create", "values": wrong}]}):
@@ -640,3 +640,22 @@ async def test_every_field_type_refuses_wrong_values_with_422(api: Api) -> None:
         for fn in ("count", "sum", "min", "distinct_count"):
             status, body = await api.call("post", f"/tables/{tid}/aggregate", {"function": fn, "field": f["name"], "group_by": f["name"]})
             assert status in (200, 422), (f["type"], fn, status, body)
+
+
+async def test_every_data_route_is_covered(app: Any) -> None:
+    """The scope tables above (and the isolation routes) name every route the blueprint has."""
+    from .test_rest_isolation import ROUTES
+
+    names = {"<database_id>": "{db}", "<table_id>": "{tb}", "<field_id>": "{fd}", "<entry_id>": "{en}"}
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("data."):
+            continue
+        path = rule.rule.removeprefix("/api/v1")
+        for raw, short in names.items():
+            path = path.replace(raw, short)
+        served |= {(m.lower(), path) for m in rule.methods if m not in ("HEAD", "OPTIONS")}
+    covered = {(m, p) for m, p, _, _ in READS + WRITES}
+    assert served == covered
+    with_ids = {(m, p) for m, p in served if "{" in p}
+    assert with_ids == {(m, p) for m, p, _ in ROUTES}
