@@ -1,19 +1,25 @@
 """Data API: databases, tables, fields, entries, query, bulk, aggregate, notes.
 
-Handlers parse, call one ``app.store`` function, and shape the result as the contract shows."""
+Handlers parse, call one ``app.store`` function, and return the shape ``app.store.shapes``
+builds. Integers in bodies are bounded here (64 bits at most) so none reaches the database
+unchecked; everything else is validated by the store, which MCP calls too."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field as Bounds
+from pydantic import ValidationError
 from quart import Blueprint, Response, request
 
 from ..errors import ValidationFailed
 from ..store import entries, entry_notes, query, structure
-from ..store.shapes import database_json, entry_json, field_json, table_json
-from .http import actor, query_int, raw_json
+from ..store import shapes
+from .http import MAX_INT, Body, actor, query_int, raw_json, validation_details
 
 bp = Blueprint("data", __name__, url_prefix="/api/v1")
+
+PAGE = {"minimum": 1, "maximum": 200}
 
 
 async def _body() -> dict[str, Any]:
@@ -23,19 +29,39 @@ async def _body() -> dict[str, Any]:
     return data
 
 
-def _list(data: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
-    return {"data": data, "meta": {"total": total, "limit": limit, "offset": offset}}
+def _typed(model: type[Body], body: dict[str, Any]) -> Any:
+    """Check the typed keys of a body the store takes as a whole (422 with per-field details)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed(details=validation_details(exc)) from exc
+
+
+class QueryBody(Body):
+    search: str | None = None
+    limit: int | None = Bounds(None, ge=1, le=query.MAX_CURSOR_LIMIT)
+    offset: int | None = Bounds(None, ge=0, le=MAX_INT)
+    cursor: str | None = None
+
+
+class TableChanges(Body):
+    position: int | None = Bounds(None, ge=0, le=structure.MAX_POSITION)
+
+
+class FieldChanges(Body):
+    dry_run: bool = False
+
+
+class BulkBody(Body):
+    atomic: bool = False
 
 
 def _no_content() -> Response:
     return Response(status=204)
 
 
-def _dry_run(body: dict[str, Any]) -> bool:
-    value = body.get("dry_run", False)
-    if not isinstance(value, bool):
-        raise ValidationFailed(details={"dry_run": ["must be true or false"]})
-    return value
+def _page_args() -> tuple[int, int]:
+    return query_int("limit", 50, **PAGE), query_int("offset", 0)
 
 
 # ---------------------------------------------------------------- databases
@@ -43,9 +69,9 @@ def _dry_run(body: dict[str, Any]) -> bool:
 
 @bp.get("/databases")
 async def list_databases() -> dict[str, Any]:
-    limit, offset = query_int("limit", 50, minimum=1, maximum=200), query_int("offset", 0)
+    limit, offset = _page_args()
     rows, total = await structure.list_databases(await actor(), limit=limit, offset=offset)
-    return _list([database_json(db) for db in rows], total, limit, offset)
+    return shapes.list_json([shapes.database_json(db) for db in rows], total, limit, offset)
 
 
 @bp.post("/databases")
@@ -53,19 +79,19 @@ async def create_database() -> tuple[dict[str, Any], int]:
     principal = await actor()
     body = await _body()
     db = await structure.create_database(principal, body.get("name"), body.get("description"), body.get("color"))
-    return {"data": database_json(db)}, 201
+    return {"data": shapes.database_json(db)}, 201
 
 
 @bp.get("/databases/<database_id>")
 async def get_database(database_id: str) -> dict[str, Any]:
-    return {"data": database_json(await structure.get_database(await actor(), database_id))}
+    return {"data": shapes.database_json(await structure.get_database(await actor(), database_id))}
 
 
 @bp.patch("/databases/<database_id>")
 async def update_database(database_id: str) -> dict[str, Any]:
     principal = await actor()
     db = await structure.update_database(principal, database_id, await _body())
-    return {"data": database_json(db)}
+    return {"data": shapes.database_json(db)}
 
 
 @bp.delete("/databases/<database_id>")
@@ -79,27 +105,29 @@ async def delete_database(database_id: str) -> Response:
 
 @bp.get("/databases/<database_id>/tables")
 async def list_tables(database_id: str) -> dict[str, Any]:
-    limit, offset = query_int("limit", 50, minimum=1, maximum=200), query_int("offset", 0)
+    limit, offset = _page_args()
     rows, total = await structure.list_tables(await actor(), database_id, limit=limit, offset=offset)
-    return _list([table_json(s) for s in rows], total, limit, offset)
+    return shapes.list_json([shapes.table_json(s) for s in rows], total, limit, offset)
 
 
 @bp.post("/databases/<database_id>/tables")
 async def create_table(database_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
     body = await _body()
-    return {"data": table_json(await structure.create_table(principal, database_id, body.get("name")))}, 201
+    return {"data": shapes.table_json(await structure.create_table(principal, database_id, body.get("name")))}, 201
 
 
 @bp.get("/tables/<table_id>")
 async def get_table(table_id: str) -> dict[str, Any]:
-    return {"data": table_json(await structure.get_table_schema(await actor(), table_id))}
+    return {"data": shapes.table_json(await structure.get_table_schema(await actor(), table_id))}
 
 
 @bp.patch("/tables/<table_id>")
 async def update_table(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    return {"data": table_json(await structure.update_table(principal, table_id, await _body()))}
+    body = await _body()
+    _typed(TableChanges, body)
+    return {"data": shapes.table_json(await structure.update_table(principal, table_id, body))}
 
 
 @bp.delete("/tables/<table_id>")
@@ -113,9 +141,9 @@ async def delete_table(table_id: str) -> Response:
 
 @bp.get("/tables/<table_id>/fields")
 async def list_fields(table_id: str) -> dict[str, Any]:
-    schema = await structure.list_fields(await actor(), table_id)
-    n = len(schema.fields)
-    return _list([field_json(f) for f in schema.fields], n, max(n, 50), 0)
+    limit, offset = _page_args()
+    rows, total = await structure.list_fields(await actor(), table_id, limit=limit, offset=offset)
+    return shapes.list_json([shapes.field_json(f) for f in rows], total, limit, offset)
 
 
 @bp.post("/tables/<table_id>/fields")
@@ -125,32 +153,23 @@ async def create_field(table_id: str) -> tuple[dict[str, Any], int]:
     f = await structure.create_field(
         principal, table_id, body.get("name"), body.get("type", body.get("field_type")), body.get("config")
     )
-    return {"data": field_json(f)}, 201
+    return {"data": shapes.field_json(f)}, 201
 
 
 @bp.get("/fields/<field_id>")
 async def get_field(field_id: str) -> dict[str, Any]:
     _, f = await structure.get_field(await actor(), field_id)
-    return {"data": field_json(f)}
+    return {"data": shapes.field_json(f)}
 
 
 @bp.patch("/fields/<field_id>")
 async def update_field(field_id: str) -> dict[str, Any]:
     principal = await actor()
     body = await _body()
-    result = await structure.update_field(principal, field_id, body, dry_run=_dry_run(body))
+    result = await structure.update_field(principal, field_id, body, dry_run=_typed(FieldChanges, body).dry_run)
     if isinstance(result, structure.Conversion):
-        return {
-            "data": {
-                "dry_run": True,
-                "field": field_json(result.field),
-                "total": result.total,
-                "convertible": result.converted,
-                "unconvertible": result.failed,
-                "examples": result.examples,
-            }
-        }
-    return {"data": field_json(result)}
+        return {"data": shapes.conversion_json(result)}
+    return {"data": shapes.field_json(result)}
 
 
 @bp.delete("/fields/<field_id>")
@@ -160,17 +179,6 @@ async def delete_field(field_id: str) -> Response:
 
 
 # ---------------------------------------------------------------- entries
-
-
-def _page(page: query.Page) -> dict[str, Any]:
-    meta: dict[str, Any] = {"limit": page.limit}
-    if page.offset is not None:
-        meta.update(total=page.total, offset=page.offset)
-    else:
-        meta.update(next_cursor=page.next_cursor, has_more=page.has_more)
-        if page.total is not None:
-            meta["total"] = page.total
-    return {"data": [entry_json(page.schema, e) for e in page.entries], "meta": meta}
 
 
 @bp.get("/tables/<table_id>/entries")
@@ -187,28 +195,26 @@ async def list_entries(table_id: str) -> dict[str, Any]:
         cursor=cursor or None,
         use_cursor=cursor is not None,
     )
-    return _page(page)
+    return shapes.page_json(page)
 
 
 @bp.post("/tables/<table_id>/entries/query")
 async def query_entries(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await _body()
-    cursor = body.get("cursor")
-    if cursor is not None and not isinstance(cursor, str):
-        raise ValidationFailed(details={"cursor": ["must be a string (meta.next_cursor) or null"]})
+    raw = await _body()
+    body = _typed(QueryBody, raw)
     page = await query.query_entries(
         principal,
         table_id,
-        filters=body.get("filters"),
-        sort=body.get("sort"),
-        search=body.get("search"),
-        limit=body.get("limit"),
-        offset=body.get("offset"),
-        cursor=cursor or None,
-        use_cursor="cursor" in body,
+        filters=raw.get("filters"),
+        sort=raw.get("sort"),
+        search=body.search,
+        limit=body.limit,
+        offset=body.offset,
+        cursor=body.cursor or None,
+        use_cursor="cursor" in raw,
     )
-    return _page(page)
+    return shapes.page_json(page)
 
 
 @bp.post("/tables/<table_id>/entries")
@@ -216,13 +222,13 @@ async def create_entry(table_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
     body = await _body()
     schema, rec = await entries.create_entry(principal, table_id, body.get("values"))
-    return {"data": entry_json(schema, rec)}, 201
+    return {"data": shapes.entry_json(schema, rec)}, 201
 
 
 @bp.get("/entries/<entry_id>")
 async def get_entry(entry_id: str) -> dict[str, Any]:
     schema, rec = await entries.get_entry(await actor(), entry_id)
-    return {"data": entry_json(schema, rec)}
+    return {"data": shapes.entry_json(schema, rec)}
 
 
 @bp.patch("/entries/<entry_id>")
@@ -232,7 +238,7 @@ async def update_entry(entry_id: str) -> dict[str, Any]:
     if "values" not in body:
         raise ValidationFailed(details={"values": ["required"]})
     schema, rec = await entries.update_entry(principal, entry_id, body["values"])
-    return {"data": entry_json(schema, rec)}
+    return {"data": shapes.entry_json(schema, rec)}
 
 
 @bp.delete("/entries/<entry_id>")
@@ -245,18 +251,9 @@ async def delete_entry(entry_id: str) -> Response:
 async def bulk(table_id: str) -> dict[str, Any]:
     principal = await actor()
     body = await _body()
-    atomic_all = body.get("atomic", False)
-    if not isinstance(atomic_all, bool):
-        raise ValidationFailed(details={"atomic": ["must be true or false"]})
+    atomic_all = _typed(BulkBody, body).atomic
     result = await entries.bulk(principal, table_id, body.get("operations"), atomic_all=atomic_all)
-    items = []
-    for item in result.results:
-        item = dict(item)
-        rec = item.pop("entry", None)
-        if rec is not None:
-            item["entry"] = entry_json(result.schema, rec)
-        items.append(item)
-    return {"data": {"total": result.total, "succeeded": result.succeeded, "failed": result.failed, "results": items}}
+    return {"data": shapes.bulk_json(result)}
 
 
 @bp.post("/tables/<table_id>/aggregate")
@@ -272,26 +269,15 @@ async def aggregate(table_id: str) -> dict[str, Any]:
         search=body.get("search"),
         group_by=body.get("group_by"),
     )
-    out: dict[str, Any] = {"function": agg.function}
-    if agg.field is not None:
-        out["field"] = agg.field.id
-    if agg.group_by is None:
-        out["result"] = agg.result
-    else:
-        out.update(group_by=agg.group_by.id, groups=agg.groups, truncated=agg.truncated)
-    return {"data": out}
+    return {"data": shapes.aggregate_json(agg)}
 
 
 # ---------------------------------------------------------------- notes
 
 
-def _notes(entry_id: str, doc: Any) -> dict[str, Any]:
-    return {"data": {"entry_id": entry_id, "notes": doc, "has_notes": doc is not None}}
-
-
 @bp.get("/entries/<entry_id>/notes")
 async def get_notes(entry_id: str) -> dict[str, Any]:
-    return _notes(entry_id, await entry_notes.get_notes(await actor(), entry_id))
+    return {"data": shapes.notes_json(entry_id, await entry_notes.get_notes(await actor(), entry_id))}
 
 
 @bp.patch("/entries/<entry_id>/notes")
@@ -299,8 +285,8 @@ async def update_notes(entry_id: str) -> dict[str, Any]:
     principal = await actor()
     body = await _body()
     if "notes" not in body:  # the seed: omitting the key returns the notes unchanged
-        return _notes(entry_id, await entry_notes.get_notes(principal, entry_id))
-    return _notes(entry_id, await entry_notes.replace_notes(principal, entry_id, body["notes"]))
+        return {"data": shapes.notes_json(entry_id, await entry_notes.get_notes(principal, entry_id))}
+    return {"data": shapes.notes_json(entry_id, await entry_notes.replace_notes(principal, entry_id, body["notes"]))}
 
 
 @bp.put("/entries/<entry_id>/notes")
@@ -313,4 +299,4 @@ async def append_notes(entry_id: str) -> dict[str, Any]:
     principal = await actor()
     body = await _body()
     nodes = body.get("content", body.get("nodes"))
-    return _notes(entry_id, await entry_notes.append_notes(principal, entry_id, nodes))
+    return {"data": shapes.notes_json(entry_id, await entry_notes.append_notes(principal, entry_id, nodes))}

@@ -78,6 +78,16 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 async def raw_json() -> Any:
     data = await request.get_data(as_text=False)
     assert isinstance(data, bytes)
@@ -91,6 +101,9 @@ async def raw_json() -> Any:
     # JSON may spell a lone UTF-16 surrogate (\ud800), which no database can store as text.
     if _ESCAPED_SURROGATE.search(data) and _has_lone_surrogate(value):
         raise BadRequest("Request body contains an unpaired UTF-16 surrogate.", code="invalid_json")
+    # ... or a NUL character (\u0000), which PostgreSQL text and jsonb refuse.
+    if b"\\u0000" in data and _has_nul(value):
+        raise ValidationFailed(details={"body": ["strings must not contain the NUL character (U+0000)"]})
     return value
 
 

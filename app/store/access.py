@@ -4,6 +4,7 @@ writing entry rows with the store's own SQL."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,7 +31,17 @@ __all__ = [
     "update_rows",
     "ts_param",
     "ENTRY_COLUMNS",
+    "well_formed",
 ]
+
+# Our ids are short base62 tokens behind a prefix. Anything else cannot exist, and some of it
+# (a NUL from a URL's %00) would be an error in PostgreSQL rather than a miss.
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+def well_formed(object_id: Any) -> bool:
+    return isinstance(object_id, str) and _ID.match(object_id) is not None
+
 
 ENTRY_COLUMNS = "id, display_id, table_id, data, created_at, updated_at, created_by, last_edited_by"
 
@@ -60,6 +71,8 @@ def read_scope(kind: str) -> str:
 
 async def get_database(principal: Principal, database_id: str, *, write: bool = False) -> Database:
     require_scope(principal, "data.databases:write" if write else "data.databases:read")
+    if not well_formed(database_id):
+        raise NotFound("Database not found.")
     db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None)
     if db is None:
         raise NotFound("Database not found.")
@@ -68,6 +81,8 @@ async def get_database(principal: Principal, database_id: str, *, write: bool = 
 
 async def get_table(principal: Principal, table_id: str, *, write: bool = False) -> Table:
     require_scope(principal, "data.tables:write" if write else "data.tables:read")
+    if not well_formed(table_id):
+        raise NotFound("Table not found.")
     table = await Table.get_or_none(id=table_id, organization_id=principal.org_id, deleted_at=None)
     if table is None:
         raise NotFound("Table not found.")
@@ -76,6 +91,8 @@ async def get_table(principal: Principal, table_id: str, *, write: bool = False)
 
 async def get_field(principal: Principal, field_id: str, *, write: bool = False) -> tuple[Table, Field]:
     require_scope(principal, "data.tables:write" if write else "data.tables:read")
+    if not well_formed(field_id):
+        raise NotFound("Field not found.")
     f = await Field.get_or_none(id=field_id, deleted_at=None).select_related("table")
     if f is None or f.table.organization_id != principal.org_id or f.table.deleted_at is not None:  # type: ignore[attr-defined]
         raise NotFound("Field not found.")
@@ -132,7 +149,7 @@ async def fetch_entries(org_id: str, display_ids: Sequence[str], *, table_id: st
 
 async def fetch_entry(principal: Principal, entry_id: str, *, write: bool = False) -> EntryRecord:
     require_scope(principal, "data.tables:write" if write else "data.tables:read")
-    if not isinstance(entry_id, str) or not entry_id:
+    if not well_formed(entry_id):
         raise NotFound("Entry not found.")
     rows = await fetch_entries(principal.org_id, [entry_id])
     if not rows:

@@ -383,17 +383,15 @@ async def dependents_of(org_id: str, table_id: str) -> list[tuple[TableSchema, F
         type="relation", deleted_at=None, table__organization_id=org_id
     ).select_related("table")
     out: list[tuple[TableSchema, Field]] = []
-    seen: set[str] = set()
     for rel in rels:
         if (rel.config or {}).get("table_id") != table_id or rel.table.deleted_at is not None:
             continue
-        if rel.table_id in seen:  # type: ignore[attr-defined]
-            continue
         schema = await load_schema(rel.table)
-        plan = await plan_for(schema)
-        if any(r.id == rel.id for r in plan.needs_relations):
-            seen.add(rel.table_id)  # type: ignore[attr-defined]
-            for r in plan.needs_relations:
-                if (r.config or {}).get("table_id") == table_id:
-                    out.append((schema, r))
+        # A rollup or lookup over the relation depends on it even when its target no longer
+        # resolves (a deleted field or table): its stale value must still be cleared.
+        reads = any(
+            f.type in ("rollup", "lookup") and (f.config or {}).get("relation_field") == rel.id for f in schema.fields
+        )
+        if reads or any(r.id == rel.id for r in (await plan_for(schema)).needs_relations):
+            out.append((schema, rel))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -46,10 +47,13 @@ __all__ = [
     "MAX_BULK",
 ]
 
+log = logging.getLogger("switchboard.store.entries")
+
 MAX_BULK = 100
 _SLICE = 5000
 _GC_PAUSE_ROWS = 500
-PROPAGATION_DEPTH = 3
+PROPAGATION_DEPTH = 8  # tables deep; relations may form cycles, so the chain has an end
+PROPAGATION_BATCH = 2000
 
 
 async def count_entries(org_id: str) -> int:
@@ -224,39 +228,54 @@ def visible(schema: TableSchema, data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _propagate(ctx: WriteContext, table_id: str, display_ids: list[str], depth: int = 0) -> None:
-    """Recompute entries elsewhere whose rollups/lookups/formulas read the changed entries."""
-    if not display_ids or depth >= PROPAGATION_DEPTH:
+    """Recompute entries elsewhere whose rollups/lookups/formulas read the changed entries:
+    every linking entry, in keyset batches, however many there are."""
+    if not display_ids:
+        return
+    if depth >= PROPAGATION_DEPTH:
+        # Relations can form cycles; past this depth the chain is cut, and said so.
+        log.warning(
+            "dependents propagation stopped at depth %d: %d changed entries of table %s not propagated further",
+            depth, len(display_ids), table_id,
+        )
         return
     if table_id not in ctx._deps:
         ctx._deps[table_id] = await dependents_of(ctx.org_id, table_id)
     for schema, rel in ctx._deps[table_id]:
-        d = sql.dialect()
-        rows = await sql.read(
-            f"SELECT {ENTRY_COLUMNS} FROM store_entries WHERE table_id = {d.p(schema.table_id)} "
-            f"AND deleted_at IS NULL AND {d.array_any(rel.id, display_ids)} LIMIT 10000",
-            d.params,
-            time_limit=30,
-        )
-        if not rows:
-            continue
-        recs = [record(r) for r in rows]
         plan = await plan_for(schema)
         resolver = Resolver(ctx.org_id, ctx.resolver.tz, ctx.now)
-        # linked entries must be read fresh: they are what just changed
-        await resolver.prepare(plan, (r.data for r in recs))
-        updates = []
-        changed_ids = []
         sub = WriteContext(ctx.principal, schema.table, schema, plan, resolver, ctx.now, ctx.events)
         sub._deps = ctx._deps
-        for rec in recs:
-            data = resolver.apply(plan, dict(rec.data), rec)
-            if data != rec.data:
-                updates.append((rec.pk, data, search_text(schema, data), rec.last_edited_by, ctx.now))
-                changed_ids.append(rec.id)
-                sub.event("entry.updated", rec.id, visible(schema, rec.data), visible(schema, data))
-        if updates:
-            await update_rows(updates)
-            await _propagate(sub, schema.table_id, changed_ids, depth + 1)
+        last = 0
+        while True:
+            d = sql.dialect()
+            rows = await sql.read(
+                f"SELECT {ENTRY_COLUMNS} FROM store_entries WHERE table_id = {d.p(schema.table_id)} "
+                f"AND deleted_at IS NULL AND id > {d.p(last)} AND {d.array_any(rel.id, display_ids)} "
+                f"ORDER BY id LIMIT {PROPAGATION_BATCH}",
+                d.params,
+                time_limit=30,
+            )
+            if not rows:
+                break
+            recs = [record(r) for r in rows]
+            last = recs[-1].pk
+            # linked entries must be read fresh: they are what just changed
+            resolver.linked.clear()
+            await resolver.prepare(plan, (r.data for r in recs))
+            updates = []
+            changed_ids = []
+            for rec in recs:
+                data = resolver.apply(plan, dict(rec.data), rec)
+                if data != rec.data:
+                    updates.append((rec.pk, data, search_text(schema, data), rec.last_edited_by, ctx.now))
+                    changed_ids.append(rec.id)
+                    sub.event("entry.updated", rec.id, visible(schema, rec.data), visible(schema, data))
+            if updates:
+                await update_rows(updates)
+                await _propagate(sub, schema.table_id, changed_ids, depth + 1)
+            if len(rows) < PROPAGATION_BATCH:
+                break
 
 
 # ---------------------------------------------------------------- operations

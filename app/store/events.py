@@ -1,11 +1,24 @@
-"""Entry change events: the one hook point for what later becomes organization webhooks.
+"""Store change events: the one hook point for what later becomes organization webhooks.
 
-Each entry create, update and delete produces one ``EntryChanged`` carrying the values before
-and after (keyed by field id), but only when something actually changed. Events are queued with
-``app.transactions.on_commit`` so a subscriber never sees a write that rolled back.
+Events:
+
+* ``EntryChanged`` (``entry.created`` / ``entry.updated`` / ``entry.deleted``) for each entry
+  write that changes something, with the values before and after (keyed by field id).
+  Entries recomputed because a linked entry changed produce ``entry.updated`` too.
+* ``TableDeleted`` (``table.deleted``) for each table deleted, on its own or with its database.
+* ``DatabaseDeleted`` (``database.deleted``), after the ``table.deleted`` of its tables.
+
+Handlers subscribe to one of two phases:
+
+* ``in_transaction`` runs inside the write's transaction, before it commits, on the same
+  connection: an outbox row written there commits or rolls back with the change. An
+  exception from such a handler rolls the write back (the client gets the error).
+* ``after_commit`` (the default) runs once the transaction has committed, never for a write
+  that rolled back. Its exceptions are logged; the write stands.
 
     from app.store import events
-    events.subscribe(my_async_handler)      # async def my_async_handler(event: EntryChanged)
+    events.subscribe(write_outbox_rows, phase=events.IN_TRANSACTION)
+    events.subscribe(notify_listeners)          # async def notify_listeners(event) -> None
 """
 
 from __future__ import annotations
@@ -13,16 +26,29 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Awaitable, Callable, Literal, Union
 
-from ..transactions import on_commit
+from ..transactions import in_atomic, on_commit
 
-__all__ = ["EntryChanged", "subscribe", "unsubscribe", "has_subscribers", "emit"]
+__all__ = [
+    "EntryChanged",
+    "TableDeleted",
+    "DatabaseDeleted",
+    "StoreEvent",
+    "Phase",
+    "IN_TRANSACTION",
+    "AFTER_COMMIT",
+    "subscribe",
+    "unsubscribe",
+    "has_subscribers",
+    "emit",
+]
 
 log = logging.getLogger("switchboard.store.events")
 
-Handler = Callable[["EntryChanged"], Awaitable[Any]]
-_subscribers: list[Handler] = []
+Phase = Literal["in_transaction", "after_commit"]
+IN_TRANSACTION: Phase = "in_transaction"
+AFTER_COMMIT: Phase = "after_commit"
 
 
 @dataclass(frozen=True)
@@ -39,34 +65,70 @@ class EntryChanged:
     changed_fields: list[str] = field(default_factory=list)
 
 
-def subscribe(handler: Handler) -> Handler:
-    if handler not in _subscribers:
-        _subscribers.append(handler)
+@dataclass(frozen=True)
+class TableDeleted:
+    organization_id: str
+    database_id: str
+    table_id: str
+    actor_id: str | None
+    occurred_at: datetime
+    type: Literal["table.deleted"] = "table.deleted"
+
+
+@dataclass(frozen=True)
+class DatabaseDeleted:
+    organization_id: str
+    database_id: str
+    table_ids: list[str]
+    actor_id: str | None
+    occurred_at: datetime
+    type: Literal["database.deleted"] = "database.deleted"
+
+
+StoreEvent = Union[EntryChanged, TableDeleted, DatabaseDeleted]
+Handler = Callable[[Any], Awaitable[Any]]
+_subscribers: dict[Phase, list[Handler]] = {IN_TRANSACTION: [], AFTER_COMMIT: []}
+
+
+def subscribe(handler: Handler, *, phase: Phase = AFTER_COMMIT) -> Handler:
+    if phase not in _subscribers:
+        raise ValueError(f"unknown phase {phase!r}")
+    if handler not in _subscribers[phase]:
+        _subscribers[phase].append(handler)
     return handler
 
 
 def unsubscribe(handler: Handler) -> None:
-    if handler in _subscribers:
-        _subscribers.remove(handler)
+    for handlers in _subscribers.values():
+        if handler in handlers:
+            handlers.remove(handler)
 
 
 def has_subscribers() -> bool:
-    return bool(_subscribers)
+    return any(_subscribers.values())
 
 
-async def emit(batch: list[EntryChanged]) -> None:
-    """Deliver a batch of events to every subscriber after the current transaction commits."""
-    if not batch or not _subscribers:
+async def emit(batch: list[Any]) -> None:
+    """Hand a write's events to both phases. Call it inside the write's ``atomic()`` block,
+    after the last statement: in-transaction handlers run now, after-commit ones are queued."""
+    if not batch or not has_subscribers():
         return
-    handlers = list(_subscribers)
+    if not in_atomic():
+        raise RuntimeError("store events must be emitted inside the write's transaction")
+    for handler in list(_subscribers[IN_TRANSACTION]):
+        for event in batch:
+            await handler(event)  # an exception here rolls the write back
+    handlers = list(_subscribers[AFTER_COMMIT])
+    if not handlers:
+        return
 
     async def deliver() -> None:
         for event in batch:
             for handler in handlers:
                 try:
                     await handler(event)
-                except Exception:  # noqa: BLE001 - a subscriber must not break the write path
-                    log.exception("entry event subscriber failed")
+                except Exception:  # noqa: BLE001 - the write is committed; a subscriber must not undo it
+                    log.exception("store event subscriber failed")
 
     await on_commit(deliver)
 

@@ -157,7 +157,7 @@ class Compiler:
         t = self.target(node["field"], code="field_not_found", where=where)
         op = node["op"]
         name = t.field.name if t.field is not None else str(node["field"])
-        if op not in ALL_OPERATORS:
+        if not isinstance(op, str) or op not in ALL_OPERATORS:
             raise _invalid(
                 f"Unknown operator '{op}'.", location=where, field=name, op=op, allowed=sorted(OPERATORS[t.type])
             )
@@ -258,9 +258,9 @@ class Compiler:
             return text
 
         def any_scalar(v: Any) -> Any:  # formula / rollup: compare like with like
-            if isinstance(v, bool) or isinstance(v, (int, float, str)):
+            if isinstance(v, (bool, float, str)) or _int64(v):
                 return v
-            raise Invalid("must be a string, number or boolean")
+            raise Invalid("must be a string, number (64-bit at most) or boolean")
 
         return any_scalar
 
@@ -274,12 +274,14 @@ class Compiler:
 
     @staticmethod
     def _list(value: Any) -> list[Any]:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, (str, float)) or _int64(value):
             return [value]
         if not isinstance(value, list) or not value:
             raise Invalid("must be a non-empty list")
         if len(value) > 500:
             raise Invalid("at most 500 values")
+        if not all(v is None or isinstance(v, (str, float, bool)) or _int64(v) for v in value):
+            raise Invalid("values must be strings, numbers (64-bit at most) or booleans")
         return value
 
     @staticmethod
@@ -405,6 +407,14 @@ class Compiler:
         return keys
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int64(v: Any) -> bool:
+    """An integer both backends can bind (a wider one is a driver error, not a 422)."""
+    return isinstance(v, int) and not isinstance(v, bool) and _INT64[0] <= v <= _INT64[1]
+
+
 def _looks_like_date(value: str) -> bool:
     return len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit()
 
@@ -483,7 +493,7 @@ async def query_entries(
         raise ValidationFailed(details={"limit": [f"must be an integer between 1 and {max_limit}"]})
     if offset is None:
         offset = 0
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 2**63 - 1:
         raise ValidationFailed(details={"offset": ["must be a non-negative integer"]})
     if use_cursor and offset:
         raise ValidationFailed(details={"offset": ["cannot be combined with cursor pagination"]})
@@ -509,6 +519,8 @@ async def query_entries(
         values = pos.get("k")
         if pos.get("s") != signature or not isinstance(values, list) or len(values) != len(all_keys):
             raise ValidationFailed(details={"cursor": ["does not belong to this query (filters, sort or search changed)"]})
+        if not all(_cursor_value_ok(d, key, v) for key, v in zip(all_keys, values)):
+            raise ValidationFailed(details={"cursor": ["is not a valid cursor"]})
         where.append(_keyset(d, all_keys, values, keys))
 
     for fid in sorted(c.index_fields):
@@ -540,6 +552,38 @@ def _key_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+
+
+def _cursor_value_ok(d: sql.Dialect, key: tuple[str, bool, str], value: Any) -> bool:
+    """A cursor is client-held: each value must be what this key's SQL can bind (a tampered
+    one is a 422, not a driver error)."""
+
+    expr, _, label = key
+    if label == "id":
+        return _int64(value) and value >= 0
+    if value is None:
+        return True
+    if expr in ("created_at", "updated_at"):
+        try:
+            datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return False
+        return True
+    if expr.startswith("(CASE"):  # a select's option position
+        return _int64(value)
+    if expr == "NULL":
+        return False
+    if d.name == "postgres":  # jsonb values travel as their JSON text
+        if not isinstance(value, str):
+            return False
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return False
+        return decoded is None or isinstance(decoded, (str, int, float, bool))
+    return isinstance(value, (str, float, bool)) or _int64(value)
 
 
 def _keyset(d: sql.Dialect, keys: list[tuple[str, bool, str]], values: list[Any], user_keys: list[Any]) -> str:

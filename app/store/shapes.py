@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..timefmt import iso
 from .access import EntryRecord
 from .models import Database, Field
 from .schema import TableSchema
 
-__all__ = ["database_json", "field_json", "table_json", "entry_json"]
+if TYPE_CHECKING:
+    from .entries import BulkResult
+    from .query import Aggregation, Page
+    from .structure import Conversion
+
+__all__ = [
+    "database_json",
+    "field_json",
+    "table_json",
+    "entry_json",
+    "list_json",
+    "page_json",
+    "conversion_json",
+    "bulk_json",
+    "aggregate_json",
+    "notes_json",
+]
 
 
 def database_json(db: Database) -> dict[str, Any]:
@@ -55,3 +71,58 @@ def entry_json(schema: TableSchema, rec: EntryRecord) -> dict[str, Any]:
         "created_at": iso(rec.created_at),
         "updated_at": iso(rec.updated_at),
     }
+
+
+def list_json(items: Sequence[dict[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
+    """The contract's list envelope: ``{"data": [...], "meta": {"total", "limit", "offset"}}``."""
+    return {"data": list(items), "meta": {"total": total, "limit": limit, "offset": offset}}
+
+
+def page_json(page: Page) -> dict[str, Any]:
+    """A ``query.Page``: offset pages carry ``total``/``offset``; keyset pages ``next_cursor``."""
+    meta: dict[str, Any] = {"limit": page.limit}
+    if page.offset is not None:
+        meta.update(total=page.total, offset=page.offset)
+    else:
+        meta.update(next_cursor=page.next_cursor, has_more=page.has_more)
+        if page.total is not None:
+            meta["total"] = page.total
+    return {"data": [entry_json(page.schema, e) for e in page.entries], "meta": meta}
+
+
+def conversion_json(conv: Conversion) -> dict[str, Any]:
+    """A field type change previewed with ``dry_run``: nothing was written."""
+    return {
+        "dry_run": True,
+        "field": field_json(conv.field),
+        "total": conv.total,
+        "convertible": conv.converted,
+        "unconvertible": conv.failed,
+        "examples": conv.examples,
+    }
+
+
+def bulk_json(result: BulkResult) -> dict[str, Any]:
+    items = []
+    for item in result.results:
+        item = dict(item)
+        rec = item.pop("entry", None)
+        if rec is not None:
+            item["entry"] = entry_json(result.schema, rec)
+        items.append(item)
+    return {"total": result.total, "succeeded": result.succeeded, "failed": result.failed, "results": items}
+
+
+def aggregate_json(agg: Aggregation) -> dict[str, Any]:
+    out: dict[str, Any] = {"function": agg.function}
+    if agg.field is not None:
+        out["field"] = agg.field.id
+    if agg.group_by is None:
+        out["result"] = agg.result
+    else:
+        out.update(group_by=agg.group_by.id, groups=agg.groups, truncated=agg.truncated)
+    return out
+
+
+def notes_json(entry_id: str, doc: Any) -> dict[str, Any]:
+    return {"entry_id": entry_id, "notes": doc, "has_notes": doc is not None}

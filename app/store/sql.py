@@ -12,6 +12,7 @@ import json
 import re
 import sqlite3
 import time
+from datetime import datetime
 from typing import Any, Sequence
 
 from tortoise import connections
@@ -181,7 +182,10 @@ class PostgresDialect(Dialect):
         return f"{expr} DESC NULLS LAST"
 
     def ts(self, value: Any) -> str:
-        return f"{self.p(str(value))}::timestamptz"
+        # asyncpg binds a timestamptz parameter from a datetime only, never from text
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return f"{self.p(value)}::timestamptz"
 
     def index_sql(self, field_id: str) -> tuple[str, str]:
         name = f"sx_{field_id.lower()}"

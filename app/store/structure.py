@@ -3,6 +3,7 @@ default fields, type conversion (with dry run) and formula checks."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -13,10 +14,10 @@ from ..errors import ValidationFailed
 from ..ids import new_id
 from ..plans import enforce_limit
 from ..transactions import atomic
-from . import sql
-from .access import ENTRY_COLUMNS, get_database, get_field, get_table, org_tz, record, ts_param, update_rows
+from . import events, sql
+from .access import ENTRY_COLUMNS, get_database, get_field, get_table, org_tz, record, ts_param, update_rows, well_formed
 from .computed import check_formula, dependents_of, recompute_table, search_text
-from .entries import count_entries, create_entries
+from .entries import PROPAGATION_DEPTH, count_entries, create_entries
 from .models import Database, Field, Table
 from .schema import COMPUTED_TYPES, TableSchema, load_schema, touch
 from .types import FIELD_TYPES, MAX_OPTIONS, Invalid, check_config, convert_value
@@ -41,6 +42,8 @@ __all__ = [
     "DEFAULT_FIELDS",
 ]
 
+log = logging.getLogger("switchboard.store.structure")
+
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$|^#[0-9A-Fa-f]{3}$")
 
 DEFAULT_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
@@ -60,6 +63,7 @@ DEFAULT_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
     ("Done", "checkbox", {}),
 ]
 DEFAULT_ENTRIES = 3
+MAX_POSITION = 2**31 - 1  # positions are 32-bit integer columns (IntField)
 
 
 def _now() -> datetime:
@@ -137,14 +141,32 @@ async def _soft_delete_tables(table_ids: list[str], now: datetime) -> None:
     await Table.filter(id__in=table_ids).update(deleted_at=now)
 
 
+async def _delete_tables(principal: Principal, database_id: str, table_ids: list[str], now: datetime) -> list[events.TableDeleted]:
+    """Soft-delete tables with their entries, then recompute the tables elsewhere whose
+    rollups, lookups or formulas read through a relation into them (found before the
+    delete, while their plans still resolve). Returns the ``table.deleted`` events."""
+    readers: dict[str, TableSchema] = {}
+    for tid in table_ids:
+        for schema, _ in await dependents_of(principal.org_id, tid):
+            if schema.table_id not in table_ids:
+                readers[schema.table_id] = schema
+    await _soft_delete_tables(table_ids, now)
+    for schema in readers.values():
+        await _recompute(principal, schema)
+    actor_id = principal.user.id if principal.user else None
+    return [events.TableDeleted(principal.org_id, database_id, tid, actor_id, now) for tid in table_ids]
+
+
 async def delete_database(principal: Principal, database_id: str) -> None:
     db = await get_database(principal, database_id, write=True)
     now = _now()
     async with atomic():
-        ids = list(await Table.filter(database_id=db.id, deleted_at=None).values_list("id", flat=True))
-        await _soft_delete_tables([str(i) for i in ids], now)
+        ids = [str(i) for i in await Table.filter(database_id=db.id, deleted_at=None).values_list("id", flat=True)]
+        deleted = await _delete_tables(principal, str(db.id), ids, now)
         db.deleted_at = now
         await db.save(update_fields=["deleted_at", "updated_at"])
+        actor_id = principal.user.id if principal.user else None
+        await events.emit([*deleted, events.DatabaseDeleted(principal.org_id, str(db.id), ids, actor_id, now)])
 
 
 # ---------------------------------------------------------------- tables
@@ -156,7 +178,7 @@ async def list_tables(
     require_scope(principal, "data.tables:read")
     db = await get_database(principal, database_id) if "data.databases:read" in principal.scopes else None
     if db is None:
-        db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None)
+        db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None) if well_formed(database_id) else None
         if db is None:
             from ..errors import NotFound
 
@@ -172,7 +194,7 @@ async def list_tables(
 
 async def create_table(principal: Principal, database_id: str, name: Any) -> TableSchema:
     require_scope(principal, "data.tables:write")
-    db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None)
+    db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None) if well_formed(database_id) else None
     if db is None:
         from ..errors import NotFound
 
@@ -214,7 +236,7 @@ async def update_table(principal: Principal, table_id: str, changes: dict[str, A
         table.name = _name(changes["name"])
     if "position" in changes:
         pos = changes["position"]
-        if not isinstance(pos, int) or isinstance(pos, bool) or pos < 0:
+        if not isinstance(pos, int) or isinstance(pos, bool) or not 0 <= pos <= MAX_POSITION:
             raise ValidationFailed(details={"position": ["must be a non-negative integer"]})
         table.position = pos
     await table.save()
@@ -224,14 +246,19 @@ async def update_table(principal: Principal, table_id: str, changes: dict[str, A
 async def delete_table(principal: Principal, table_id: str) -> None:
     table = await get_table(principal, table_id, write=True)
     async with atomic():
-        await _soft_delete_tables([str(table.id)], _now())
+        deleted = await _delete_tables(principal, str(table.database_id), [str(table.id)], _now())  # type: ignore[attr-defined]
+        await events.emit(deleted)
 
 
 # ---------------------------------------------------------------- fields
 
 
-async def list_fields(principal: Principal, table_id: str) -> TableSchema:
-    return await load_schema(await get_table(principal, table_id))
+async def list_fields(
+    principal: Principal, table_id: str, *, limit: int = 50, offset: int = 0
+) -> tuple[list[Field], int]:
+    """One page of the table's live fields in position order, and how many there are."""
+    schema = await load_schema(await get_table(principal, table_id))
+    return schema.fields[offset : offset + limit], len(schema.fields)
 
 
 async def _resolve_config(principal: Principal, schema: TableSchema, ftype: str, cfg: dict[str, Any], self_id: str | None) -> dict[str, Any]:
@@ -255,11 +282,16 @@ async def _resolve_config(principal: Principal, schema: TableSchema, ftype: str,
 
 
 async def _recompute(principal: Principal, schema: TableSchema, depth: int = 0) -> None:
-    await recompute_table(schema, principal.org_id, org_tz(principal))
-    if depth < 2:
-        for dep_schema, _ in await dependents_of(principal.org_id, schema.table_id):
-            if dep_schema.table_id != schema.table_id:
-                await _recompute(principal, dep_schema, depth + 1)
+    """Re-materialize the table, then the tables reading it, as long as values change."""
+    changed = await recompute_table(schema, principal.org_id, org_tz(principal))
+    if not changed and depth > 0:
+        return  # nothing new for the tables further down the chain
+    readers = [s for s, _ in await dependents_of(principal.org_id, schema.table_id) if s.table_id != schema.table_id]
+    if readers and depth >= PROPAGATION_DEPTH:
+        log.warning("recompute stopped at depth %d: tables reading %s not recomputed", depth, schema.table_id)
+        return
+    for dep_schema in {s.table_id: s for s in readers}.values():
+        await _recompute(principal, dep_schema, depth + 1)
 
 
 def _check_type(ftype: Any) -> str:
