@@ -168,7 +168,7 @@ def insert_sql(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:
 def backoff_seconds(attempt: int) -> float:
     """Exponential backoff with jitter: about 1 s, 2 s, 4 s ... capped at an hour."""
     ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
-    return ceiling * random.uniform(0.5, 1.0)
+    return float(ceiling * random.uniform(0.5, 1.0))
 
 
 @dataclass

@@ -8,9 +8,10 @@ outbox wake-up or a change event is never seen for a write that rolled back. Out
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from tortoise.transactions import in_transaction
@@ -25,16 +26,67 @@ _pending: contextvars.ContextVar[list[Callback] | None] = contextvars.ContextVar
 )
 
 
+class _TrackedLock:
+    """Wraps tortoise's SQLite transaction lock to know whether this context holds it."""
+
+    __slots__ = ("lock", "held")
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self.lock = lock
+        self.held = False
+
+    async def acquire(self) -> None:
+        await self.lock.acquire()
+        self.held = True
+
+    def release(self) -> None:
+        self.held = False
+        self.lock.release()
+
+
+@asynccontextmanager
+async def _transaction() -> AsyncIterator[Any]:
+    """tortoise's ``in_transaction()``, safe to cancel while it begins.
+
+    tortoise takes the connection (SQLite: a process-wide lock; PostgreSQL: a pooled
+    connection) and then awaits BEGIN; a task cancelled in between (a client hanging up,
+    shutdown cancelling a worker) never reaches ``__aexit__``, so the lock stays held or the
+    connection leaks, and later transactions wait forever. Here a failed entry gives them back.
+    """
+    context = in_transaction()
+    tracked: _TrackedLock | None = None
+    lock = getattr(context, "_trxlock", None)
+    if isinstance(lock, asyncio.Lock):
+        tracked = _TrackedLock(lock)
+        context._trxlock = tracked  # type: ignore[attr-defined]
+    try:
+        conn = await context.__aenter__()
+    except BaseException as exc:
+        if getattr(context, "token", None) is not None:  # connection taken: roll back, give back
+            with suppress(Exception):
+                await context.__aexit__(type(exc), exc, exc.__traceback__)
+        if tracked is not None and tracked.held:
+            tracked.release()
+        raise
+    try:
+        yield conn
+    except BaseException as exc:
+        await context.__aexit__(type(exc), exc, exc.__traceback__)  # rolls back; never swallows
+        raise
+    else:
+        await context.__aexit__(None, None, None)
+
+
 @asynccontextmanager
 async def atomic() -> AsyncIterator[Any]:
     if _pending.get() is not None:  # nested: part of the outer transaction
-        async with in_transaction() as conn:
+        async with _transaction() as conn:
             yield conn
         return
     callbacks: list[Callback] = []
     token = _pending.set(callbacks)
     try:
-        async with in_transaction() as conn:
+        async with _transaction() as conn:
             yield conn
     finally:
         _pending.reset(token)

@@ -27,3 +27,22 @@ async def test_callbacks_run_after_commit_only(app) -> None:
 
     assert seen == ["org_committed:True"]
     assert not await Organization.filter(id="org_rolledback").exists()
+
+
+async def test_cancelling_a_transaction_while_it_begins_does_not_wedge_the_database(app) -> None:
+    """A task cancelled at any point of opening a transaction (a client hanging up, shutdown
+    cancelling a worker) must not leave the connection's transaction lock held."""
+    import asyncio
+
+    async def write(tag: str) -> None:
+        async with atomic():
+            await Organization.create(id=tag, name=tag)
+
+    for steps in range(12):  # cancel after 0, 1, 2 ... loop turns: lands in each await of entry
+        task = asyncio.create_task(write(f"org_cancelled_{steps}"))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.wait_for(write(f"org_after_{steps}"), timeout=5)
+        assert await Organization.filter(id=f"org_after_{steps}").exists()

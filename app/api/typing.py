@@ -8,7 +8,7 @@ from pydantic import Field
 from quart import Blueprint
 
 from ..errors import ValidationFailed
-from ..services import typing
+from ..services import typing as typing_service
 from .http import Body, actor, parse_body
 
 bp = Blueprint("typing", __name__, url_prefix="/api/agents")
@@ -16,9 +16,9 @@ bp = Blueprint("typing", __name__, url_prefix="/api/agents")
 
 class TypingData(Body):
     typing: bool
-    label: str | None = Field(default=None, max_length=typing.MAX_LABEL)
+    label: str | None = Field(default=None, max_length=typing_service.MAX_LABEL)
     show_dots: bool = True
-    timeout: int = Field(default=typing.DEFAULT_TIMEOUT_MS, ge=1, le=typing.MAX_TIMEOUT_MS)
+    timeout: int = Field(default=typing_service.DEFAULT_TIMEOUT_MS, ge=1, le=typing_service.MAX_TIMEOUT_MS)
 
 
 class CallbackBody(Body):
@@ -43,7 +43,7 @@ async def callback(agent_id: str) -> dict[str, Any]:
             details={"callback_type": ['must be "typing"']},
         )
     parsed = await parse_body(TypingCallback)
-    await typing.set_typing(
+    await typing_service.set_typing(
         principal,
         agent_id,
         parsed.conversation_id,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from .core import Organization, User
 
 __all__ = ["Agent", "Conversation", "Message", "OutboxItem", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
 
@@ -13,7 +18,7 @@ ROLES = ("user", "assistant", "system")
 
 class Agent(Model):
     id = fields.CharField(max_length=32, primary_key=True)
-    organization: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "core.Organization", related_name="agents", on_delete=fields.CASCADE
     )
     name = fields.CharField(max_length=200)
@@ -23,7 +28,7 @@ class Agent(Model):
     test_mode = fields.BooleanField(default=False)
     enabled = fields.BooleanField(default=True)
     # Custom-agent settings (provider, model, system prompt ...), used by the agent runner.
-    config = fields.JSONField(default=dict)
+    config: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
     # HMAC signing secrets. After a rotation the previous one keeps signing until it expires.
     signing_secret = fields.CharField(max_length=128)
     previous_signing_secret = fields.CharField(max_length=128, null=True)
@@ -38,13 +43,13 @@ class Agent(Model):
 
 class Conversation(Model):
     id = fields.CharField(max_length=32, primary_key=True)
-    organization: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "core.Organization", related_name="conversations", on_delete=fields.CASCADE
     )
     agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
         "chat.Agent", related_name="conversations", on_delete=fields.CASCADE
     )
-    user: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "core.User", related_name="conversations", on_delete=fields.CASCADE
     )
     title = fields.CharField(max_length=500, default="")
@@ -68,7 +73,7 @@ class Message(Model):
     role = fields.CharField(max_length=16)
     content = fields.TextField()
     # The person who wrote a user message (the conversation's owner for API-key sends).
-    user: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "core.User", related_name="messages", null=True, on_delete=fields.SET_NULL
     )
     external_message_id = fields.CharField(max_length=255, null=True)
@@ -94,7 +99,7 @@ class OutboxItem(Model):
     event = fields.CharField(max_length=64)
     url = fields.CharField(max_length=2048)
     body = fields.TextField()  # the exact bytes sent on every attempt
-    headers = fields.JSONField(default=dict)
+    headers: fields.Field[dict[str, str]] = fields.JSONField(default=dict)
     secret_ref = fields.CharField(max_length=80, null=True)
     ordering_key = fields.CharField(max_length=80)
     ordering_seq = fields.BigIntField(default=0)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tortoise.transactions import in_transaction
-
 from ..auth import SCOPES, Principal
 from ..errors import Conflict, ValidationFailed
 from ..ids import new_id
 from ..models.core import Membership, Organization, User
 from ..plans import get_plan
 from ..security import hash_password
+from ..transactions import atomic
 from . import api_keys
 from .validation import check_name, check_password, normalize_email
 
@@ -33,7 +32,7 @@ async def bootstrap(
     email, key = normalize_email(email)
     check_password(password)
     get_plan(plan)
-    async with in_transaction():
+    async with atomic():
         if await User.filter(email_key=key).exists():
             raise Conflict(f"A user with the email {email} already exists.", code="already_exists")
         org = await Organization.create(id=new_id("organization"), name=org_name, plan=plan)

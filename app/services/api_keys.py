@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from tortoise.transactions import in_transaction
-
 from ..auth import SCOPES, Principal, require_admin
 from ..errors import NotFound, ValidationFailed
 from ..ids import new_id, new_secret
 from ..models.core import ApiKey, Organization, User
 from ..plans import enforce_limit
 from ..security import hash_token
+from ..transactions import atomic
 from .validation import check_name
 
 __all__ = ["create_key", "create_key_record", "list_keys", "update_key", "delete_key"]
@@ -46,7 +45,7 @@ async def create_key_record(
 
 async def create_key(principal: Principal, *, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
     require_admin(principal)
-    async with in_transaction():
+    async with atomic():
         raw = await create_key_record(principal.organization, name=name, scopes=scopes, user=principal.user)
     key = await ApiKey.get(key_hash=hash_token(raw))
     return key, raw

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from ..auth import Principal, require_scope
 from ..errors import AuthenticationRequired, Conflict, Forbidden, NotFound, ValidationFailed
@@ -14,6 +13,7 @@ from ..models.core import Membership, User
 from ..plans import enforce_limit
 from ..security import hash_password, hash_token, verify_password
 from ..timefmt import utcnow
+from ..transactions import atomic
 from .validation import check_password, normalize_email
 
 __all__ = ["list_members", "invite_member", "accept_invite", "remove_member", "get_member"]
@@ -52,7 +52,7 @@ async def invite_member(
     email, key = normalize_email(email)
     org = principal.organization
     token = new_secret("inv", 43)
-    async with in_transaction():
+    async with atomic():
         user = await User.get_or_none(email_key=key)
         if user is not None and await Membership.filter(organization=org, user=user).exists():
             raise Conflict(f"{email} is already a member of this organization.", code="already_member")
@@ -81,7 +81,7 @@ async def accept_invite(token: str, password: str, name: str | None) -> Membersh
     invalid = AuthenticationRequired("This invitation is invalid or has expired.", code="invalid_invite")
     if not token:
         raise invalid
-    async with in_transaction():
+    async with atomic():
         membership = (
             await Membership.filter(invite_token_hash=hash_token(token), status="pending")
             .select_related("user", "organization")

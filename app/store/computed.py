@@ -11,7 +11,8 @@ that SQL can filter, sort and aggregate them like stored fields.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ def _formula_module() -> Any:
 class Computed:
     field: Field
     parsed: Any = None  # formula only
-    refs: dict[str, Field | str] = field(default_factory=dict)  # name in formula -> field or system name
+    refs: dict[str, Field | str] = dataclasses.field(default_factory=dict)  # name in formula -> field or system name
     relation: Field | None = None  # rollup/lookup
     target: Field | None = None
     target_schema: TableSchema | None = None
@@ -60,9 +61,9 @@ def _resolve_ref(schema: TableSchema, name: str) -> Field | str | None:
     for f in schema.fields:
         if f.name == name:
             return f
-    f = schema.by_key.get(name.lower())
-    if f is not None:
-        return f
+    by_key = schema.by_key.get(name.lower())
+    if by_key is not None:
+        return by_key
     if name in SYSTEM_FIELDS:
         return name
     return None
@@ -298,7 +299,7 @@ class Resolver:
             return sum(nums)
         if fn == "avg":
             return sum(nums) / len(nums) if nums else None
-        comparable = nums or [v for v in values if isinstance(v, str) and v]
+        comparable: list[Any] = nums or [v for v in values if isinstance(v, str) and v]
         if not comparable:
             return None
         return min(comparable) if fn == "min" else max(comparable)

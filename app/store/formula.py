@@ -287,7 +287,7 @@ def _order(a: Value, b: Value, tz: ZoneInfo) -> int:
             left, right = dates.to_instant(a, tz), dates.to_instant(b, tz)
     elif type(a) is not type(b) or isinstance(a, FormulaValueError):
         raise FormulaValueError(f"cannot compare {_type_name(a)} with {_type_name(b)}")
-    return (left > right) - (left < right)
+    return int(left > right) - int(left < right)
 
 
 _ORDERINGS: dict[str, Callable[[int], bool]] = {

@@ -7,15 +7,20 @@ these columns (see ``app/store/sql.py``); the ORM is used for the small objects 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from ..models.core import Organization
 
 __all__ = ["Database", "Table", "Field", "Entry"]
 
 
 class Database(Model):
     id = fields.CharField(max_length=32, primary_key=True)
-    organization: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "core.Organization", related_name="store_databases", on_delete=fields.CASCADE
     )
     name = fields.CharField(max_length=200)
@@ -31,7 +36,7 @@ class Database(Model):
 
 class Table(Model):
     id = fields.CharField(max_length=32, primary_key=True)
-    organization: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "core.Organization", related_name="store_tables", on_delete=fields.CASCADE
     )
     database: fields.ForeignKeyRelation[Database] = fields.ForeignKeyField(
@@ -56,7 +61,7 @@ class Field(Model):
     )
     name = fields.CharField(max_length=200)
     type = fields.CharField(max_length=32)
-    config = fields.JSONField(default=dict)
+    config: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
     position = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -70,15 +75,15 @@ class Entry(Model):
     # Integer key: keyset pagination and the full-text index use it; clients see display_id.
     id = fields.BigIntField(primary_key=True)
     display_id = fields.CharField(max_length=32, unique=True)
-    organization: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "core.Organization", related_name="store_entries", on_delete=fields.CASCADE, db_index=False
     )
     table: fields.ForeignKeyRelation[Table] = fields.ForeignKeyField(
         "store.Table", related_name="entries", on_delete=fields.CASCADE, db_index=False
     )
-    data = fields.JSONField(default=dict)
+    data: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
     search = fields.TextField(null=True)
-    notes = fields.JSONField(null=True)
+    notes: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     created_by = fields.CharField(max_length=32, null=True)
     last_edited_by = fields.CharField(max_length=32, null=True)
     created_at = fields.DatetimeField()

@@ -703,17 +703,17 @@ async def aggregate(
         expr = f"COUNT(DISTINCT {d.jv(f.id)})"  # type: ignore[union-attr]
     elif function in ("sum", "avg"):
         assert f is not None
-        value = d.jnum(f.id) if (d.name == "postgres" or f.type != "number") else d.jv(f.id)
+        column = d.jnum(f.id) if (d.name == "postgres" or f.type != "number") else d.jv(f.id)
         if d.name == "sqlite" and f.type != "number":
-            value = f"(CASE WHEN {d.is_number(f.id)} THEN {d.jv(f.id)} END)"
-        expr = f"{function.upper()}({value})"
+            column = f"(CASE WHEN {d.is_number(f.id)} THEN {d.jv(f.id)} END)"
+        expr = f"{function.upper()}({column})"
     else:
         assert f is not None
         if d.name == "postgres":
-            value = d.jnum(f.id) if f.type == "number" else d.jt(f.id)
+            column = d.jnum(f.id) if f.type == "number" else d.jt(f.id)
         else:
-            value = d.jv(f.id)
-        expr = f"{function.upper()}({value})"
+            column = d.jv(f.id)
+        expr = f"{function.upper()}({column})"
 
     for fid in sorted(c.index_fields):
         await sql.ensure_field_index(fid)
@@ -747,7 +747,7 @@ async def aggregate(
     labels = {o["id"]: o["label"] for o in options_of(g)} if g.type == "select" else {}
     groups = []
     for row in rows[:MAX_GROUPS]:
-        value = row["g"]
+        value: Any = row["g"]
         if d.name == "postgres" and isinstance(value, str):
             value = json.loads(value)
         if g.type == "checkbox" and d.name == "sqlite" and value is not None:

@@ -274,10 +274,10 @@ async def _resolve_config(principal: Principal, schema: TableSchema, ftype: str,
         cfg["relation_field"] = rel.id
         target_table = await Table.get_or_none(id=(rel.config or {}).get("table_id"), deleted_at=None)
         target_schema = await load_schema(target_table) if target_table else None
-        target = target_schema.find(cfg["target_field"]) if target_schema else None
-        if target is None:
+        target_field = target_schema.find(cfg["target_field"]) if target_schema else None
+        if target_field is None:
             raise ValidationFailed(details={"config.target_field": ["must name a field of the linked table"]})
-        cfg["target_field"] = target.id
+        cfg["target_field"] = target_field.id
     return cfg
 
 

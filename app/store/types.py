@@ -209,7 +209,7 @@ def _option_resolver(f: Field) -> Callable[[Any], str]:
         if found is None:
             known = ", ".join(repr(o["label"]) for o in options[:20])
             raise Invalid(f"'{value}' is not an option of this field (options: {known})")
-        return found
+        return str(found)
 
     return resolve
 
@@ -408,7 +408,7 @@ def display_value(f: Field, value: Any, *, users: dict[str, str] | None = None) 
         return ", ".join(item.get("filename", "") for item in value)
     if ftype == "user":
         ids = value if isinstance(value, list) else [value]
-        return ", ".join((users or {}).get(v, v) for v in ids)
+        return ", ".join((users or {}).get(v) or v for v in ids)
     if isinstance(value, list):
         return ", ".join("" if v is None else str(v) for v in value)
     return value
