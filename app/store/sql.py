@@ -23,6 +23,7 @@ __all__ = [
     "Dialect",
     "dialect",
     "read",
+    "read_many",
     "write",
     "write_many",
     "ensure_field_index",
@@ -220,27 +221,40 @@ def dialect() -> Dialect:
 
 # ---------------------------------------------------------------- execution
 
-async def _sqlite_read(client: Any, sql: str, params: Sequence[Any], limit: float) -> list[dict[str, Any]]:
+async def _deadline(conn: Any) -> list[float]:
+    """The connection's read deadline, checked by a progress handler installed once."""
+    state: list[float] | None = getattr(conn, "_switchboard_deadline", None)
+    if state is None:
+        state = [0.0]
+        conn._switchboard_deadline = state
+
+        def handler(state: list[float] = state) -> int:
+            return 1 if state[0] and time.monotonic() > state[0] else 0
+
+        await conn._execute(conn._conn.set_progress_handler, handler, _SQLITE_HANDLER_OPS)
+    return state
+
+
+def _fetch_all(db: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+    return [db.execute(text, list(params)).fetchall() for text, params in statements]
+
+
+async def _sqlite_read(
+    client: Any, statements: Sequence[tuple[str, Sequence[Any]]], limit: float
+) -> list[list[dict[str, Any]]]:
     async with client.acquire_connection() as conn:
-        state: list[float] | None = getattr(conn, "_switchboard_deadline", None)
-        if state is None:
-            state = [0.0]
-            conn._switchboard_deadline = state
-
-            def handler(state: list[float] = state) -> int:
-                return 1 if state[0] and time.monotonic() > state[0] else 0
-
-            await conn._execute(conn._conn.set_progress_handler, handler, _SQLITE_HANDLER_OPS)
+        state = await _deadline(conn)
         state[0] = time.monotonic() + limit
         try:
-            rows = await conn.execute_fetchall(sql, list(params))
+            # All statements in one call on the connection's thread: one hand-off, not one each.
+            results = await conn._execute(_fetch_all, conn._conn, statements)
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
                 raise _too_long(limit) from exc
             raise
         finally:
             state[0] = 0.0
-        return [dict(r) for r in rows]
+        return [[dict(r) for r in rows] for rows in results]
 
 
 async def _postgres_read(client: Any, sql: str, params: Sequence[Any], limit: float) -> list[dict[str, Any]]:
@@ -266,7 +280,18 @@ async def read(sql: str, params: Sequence[Any] = (), *, time_limit: float = READ
     client = connections.get("default")
     if client.capabilities.dialect == "postgres":
         return await _postgres_read(client, sql, params, time_limit)
-    return await _sqlite_read(client, sql, params, time_limit)
+    return (await _sqlite_read(client, [(sql, params)], time_limit))[0]
+
+
+async def read_many(
+    statements: Sequence[tuple[str, Sequence[Any]]], *, time_limit: float = READ_TIME_LIMIT
+) -> list[list[dict[str, Any]]]:
+    """Several bounded reads in order, on SQLite in a single hand-off to the connection's
+    thread (each hand-off costs about as much as a small indexed query)."""
+    client = connections.get("default")
+    if client.capabilities.dialect == "postgres":
+        return [await _postgres_read(client, text, params, time_limit) for text, params in statements]
+    return await _sqlite_read(client, statements, time_limit)
 
 
 async def write(sql: str, params: Sequence[Any] = ()) -> int:
@@ -295,6 +320,11 @@ async def ensure_field_index(field_id: str) -> None:
     _, sql = d.index_sql(field_id)
     await connections.get("default").execute_script(sql)
     _indexed.add(cache_key)
+
+
+def has_field_index(field_id: str) -> bool:
+    """Whether this process already made sure the field's expression index exists."""
+    return (dialect().name, field_id) in _indexed
 
 
 async def ensure_pair_index(group_id: str, value_id: str) -> str:
