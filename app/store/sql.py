@@ -235,8 +235,14 @@ async def _deadline(conn: Any) -> list[float]:
     return state
 
 
-def _fetch_all(db: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-    return [db.execute(text, list(params)).fetchall() for text, params in statements]
+def _fetch_all(
+    db: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]], state: list[float], limit: float
+) -> list[list[Any]]:
+    out = []
+    for text, params in statements:
+        state[0] = time.monotonic() + limit  # each statement has the whole time limit
+        out.append(db.execute(text, list(params)).fetchall())
+    return out
 
 
 async def _sqlite_read(
@@ -244,10 +250,9 @@ async def _sqlite_read(
 ) -> list[list[dict[str, Any]]]:
     async with client.acquire_connection() as conn:
         state = await _deadline(conn)
-        state[0] = time.monotonic() + limit
         try:
             # All statements in one call on the connection's thread: one hand-off, not one each.
-            results = await conn._execute(_fetch_all, conn._conn, statements)
+            results = await conn._execute(_fetch_all, conn._conn, statements, state, limit)
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
                 raise _too_long(limit) from exc
@@ -286,8 +291,9 @@ async def read(sql: str, params: Sequence[Any] = (), *, time_limit: float = READ
 async def read_many(
     statements: Sequence[tuple[str, Sequence[Any]]], *, time_limit: float = READ_TIME_LIMIT
 ) -> list[list[dict[str, Any]]]:
-    """Several bounded reads in order, on SQLite in a single hand-off to the connection's
-    thread (each hand-off costs about as much as a small indexed query)."""
+    """Several bounded reads in order (each with its own time limit), on SQLite in a single
+    hand-off to the connection's thread (each hand-off costs about as much as a small
+    indexed query)."""
     client = connections.get("default")
     if client.capabilities.dialect == "postgres":
         return [await _postgres_read(client, text, params, time_limit) for text, params in statements]

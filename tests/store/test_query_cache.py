@@ -60,3 +60,17 @@ async def test_cached_path_is_taken(api: Any, monkeypatch: Any) -> None:
     monkeypatch.setattr(query, "_query_cached", spy)
     await _query(api, tid, body)
     assert answered == [sql.backend() == "sqlite"]  # PostgreSQL takes the ordinary path
+
+
+async def test_reads_in_one_hand_off_keep_their_time_limit(api: Any) -> None:
+    from app.errors import BadRequest
+
+    slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT MAX(x) AS n FROM c"
+    first, second = await sql.read_many([("SELECT 1 AS n", []), ("SELECT 2 AS n", [])])
+    assert first == [{"n": 1}] and second == [{"n": 2}]
+    try:
+        await sql.read_many([("SELECT 1 AS n", []), (slow, [])], time_limit=0.2)
+    except BadRequest as exc:
+        assert exc.code == "query_timeout"
+    else:  # pragma: no cover
+        raise AssertionError("the slow read was not stopped")
