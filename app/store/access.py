@@ -123,28 +123,22 @@ def record(row: dict[str, Any]) -> EntryRecord:
     )
 
 
-def records(rows: Iterable[dict[str, Any]]) -> list[EntryRecord]:
-    """``record`` for many rows. Entries written together share their timestamps, so each
-    distinct one is parsed once."""
+def records(rows: Iterable[Sequence[Any]]) -> list[EntryRecord]:
+    """``record`` for many driver rows whose first columns are ``ENTRY_COLUMNS``, in order
+    (read by position). Entries written together share their timestamps, so each distinct
+    one is parsed once."""
     stamps: dict[Any, datetime] = {}
     out = []
-    for row in rows:
-        data = row["data"]
+    for pk, display_id, table_id, data, created, updated, created_by, last_edited_by, *_ in rows:
         if isinstance(data, (str, bytes)):
             data = loads(data)
-        created, updated = row["created_at"], row["updated_at"]
         c = stamps.get(created)
         if c is None:
             c = stamps[created] = _dt(created)
         u = stamps.get(updated)
         if u is None:
             u = stamps[updated] = _dt(updated)
-        out.append(
-            EntryRecord(
-                int(row["id"]), row["display_id"], row["table_id"], data or {}, c, u,
-                row.get("created_by"), row.get("last_edited_by"),
-            )
-        )
+        out.append(EntryRecord(int(pk), display_id, table_id, data or {}, c, u, created_by, last_edited_by))
     return out
 
 

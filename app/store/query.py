@@ -538,7 +538,7 @@ def _compile_query(
     )
 
 
-def _page(schema: TableSchema, q: _Plan, rows: list[dict[str, Any]], count_rows: list[dict[str, Any]] | None) -> Page:
+def _page(schema: TableSchema, q: _Plan, rows: list[Any], count_rows: list[Any] | None) -> Page:
     has_more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_cursor = None
@@ -579,7 +579,7 @@ async def _query_cached(principal: Principal, table_id: str, args: dict[str, Any
     statements: list[tuple[str, Any]] = [(_TABLE_VERSION, [table_id, principal.org_id]), (q.text, q.params)]
     if q.count_text is not None:
         statements.append((q.count_text, q.count_params))
-    found, rows, *counted = await sql.read_many(statements)
+    found, rows, *counted = await sql.read_many(statements, raw=True)
     if not found:
         raise NotFound("Table not found.")
     if as_datetime(found[0]["updated_at"]) != version:
@@ -614,7 +614,7 @@ async def query_entries(
     q = _compile_query(principal, schema, **args)
     for fid in q.index_fields:
         await sql.ensure_field_index(fid)
-    rows = await sql.read(q.text, q.params)
+    (rows,) = await sql.read_many([(q.text, q.params)], raw=True)
     count_rows = await sql.read(q.count_text, q.count_params) if q.count_text is not None else None
     return _page(schema, q, rows, count_rows)
 

@@ -246,8 +246,8 @@ def _fetch_all(
 
 
 async def _sqlite_read(
-    client: Any, statements: Sequence[tuple[str, Sequence[Any]]], limit: float
-) -> list[list[dict[str, Any]]]:
+    client: Any, statements: Sequence[tuple[str, Sequence[Any]]], limit: float, raw: bool = False
+) -> list[list[Any]]:
     async with client.acquire_connection() as conn:
         state = await _deadline(conn)
         try:
@@ -259,10 +259,10 @@ async def _sqlite_read(
             raise
         finally:
             state[0] = 0.0
-        return [[dict(r) for r in rows] for rows in results]
+        return results if raw else [[dict(r) for r in rows] for rows in results]
 
 
-async def _postgres_read(client: Any, sql: str, params: Sequence[Any], limit: float) -> list[dict[str, Any]]:
+async def _postgres_read(client: Any, sql: str, params: Sequence[Any], limit: float, raw: bool = False) -> list[Any]:
     import asyncpg
 
     async with client.acquire_connection() as conn:
@@ -270,7 +270,7 @@ async def _postgres_read(client: Any, sql: str, params: Sequence[Any], limit: fl
             rows = await conn.fetch(sql, *params, timeout=limit)
         except (TimeoutError, asyncpg.exceptions.QueryCanceledError) as exc:
             raise _too_long(limit) from exc
-        return [dict(r) for r in rows]
+        return rows if raw else [dict(r) for r in rows]
 
 
 def _too_long(limit: float) -> BadRequest:
@@ -289,15 +289,16 @@ async def read(sql: str, params: Sequence[Any] = (), *, time_limit: float = READ
 
 
 async def read_many(
-    statements: Sequence[tuple[str, Sequence[Any]]], *, time_limit: float = READ_TIME_LIMIT
-) -> list[list[dict[str, Any]]]:
+    statements: Sequence[tuple[str, Sequence[Any]]], *, time_limit: float = READ_TIME_LIMIT, raw: bool = False
+) -> list[list[Any]]:
     """Several bounded reads in order (each with its own time limit), on SQLite in a single
     hand-off to the connection's thread (each hand-off costs about as much as a small
-    indexed query)."""
+    indexed query). ``raw``: the driver's rows (indexable by position and column name)
+    instead of dicts."""
     client = connections.get("default")
     if client.capabilities.dialect == "postgres":
-        return [await _postgres_read(client, text, params, time_limit) for text, params in statements]
-    return await _sqlite_read(client, statements, time_limit)
+        return [await _postgres_read(client, text, params, time_limit, raw) for text, params in statements]
+    return await _sqlite_read(client, statements, time_limit, raw)
 
 
 async def write(sql: str, params: Sequence[Any] = ()) -> int:
