@@ -28,10 +28,17 @@ from .types import display_value, revive, stored_result
 __all__ = ["Plan", "plan_for", "check_formula", "Resolver", "recompute_table", "dependents_of"]
 
 
-def _formula_module() -> Any:
-    from . import formula
+_formula: Any = None
 
-    return formula
+
+def _formula_module() -> Any:
+    # imported late (formula imports this package); kept, as apply() runs once per entry
+    global _formula
+    if _formula is None:
+        from . import formula
+
+        _formula = formula
+    return _formula
 
 
 @dataclass

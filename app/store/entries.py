@@ -298,42 +298,63 @@ def _gc_paused(rows: int) -> Iterator[None]:
 async def _create_many(ctx: WriteContext, values_list: Sequence[Any]) -> list[EntryRecord]:
     """The one insert path (single creates, bulk items and imports): values checked with
     per-field validators compiled once, computed fields evaluated only when the table has
-    some, one executemany per slice (and one statement filling the full-text index)."""
-    with _gc_paused(len(values_list)):
-        rows = [_normalize(ctx, v, drop_empty=True) for v in values_list]
-    await _check_references(ctx, rows)
-    await ctx.resolver.prepare(ctx.plan, rows)
+    some, one executemany per slice (and one statement filling the full-text index).
+
+    Callers hold a transaction, so a bad value in a later slice undoes the earlier ones."""
+    schema = ctx.schema
+    # Relation and user values are checked across the whole batch at once (one query per
+    # field, every missing id reported), so such tables validate everything up front.
+    upfront = any(f.type in ("relation", "user") for f in schema.fields)
+    normalized: list[dict[str, Any]] = []
+    if upfront:
+        with _gc_paused(len(values_list)):
+            normalized = [_normalize(ctx, v, drop_empty=True) for v in values_list]
+        await _check_references(ctx, normalized)
+        await ctx.resolver.prepare(ctx.plan, normalized)
     out: list[EntryRecord] = []
     actor = ctx.actor_id
     tid = str(ctx.table.id)
     org_id = ctx.org_id
     now = ctx.now
-    schema = ctx.schema
     plan = ctx.plan
     resolver = ctx.resolver
     fields = ctx.search_fields
     emit = events.has_subscribers()
     pending: asyncio.Future[None] | None = None
-    # Large imports: the next slice is prepared while the previous one is being inserted
-    # (SQLite releases the GIL while it works).
-    for start in range(0, len(rows), _SLICE):
-        inserts = []
-        chunk = rows[start : start + _SLICE]
-        with _gc_paused(len(chunk)):
-            ids = new_sortable_ids("entry", len(chunk))
-            for eid, data in zip(ids, chunk):
-                rec = EntryRecord(0, eid, tid, data, now, now, actor, actor)
-                if not plan.empty:
-                    resolver.apply(plan, data, rec)
-                inserts.append((eid, org_id, tid, data, search_text(schema, data, fields), actor, now))
-                out.append(rec)
-                if emit:
-                    ctx.event("entry.created", eid, None, visible(schema, data))
+    # Large imports: the next slice is validated and prepared while the previous one is
+    # being inserted (SQLite releases the GIL while it works).
+    try:
+        for start in range(0, len(values_list), _SLICE):
+            inserts = []
+            with _gc_paused(min(_SLICE, len(values_list) - start)):
+                if upfront:
+                    chunk = normalized[start : start + _SLICE]
+                else:
+                    chunk = [_normalize(ctx, v, drop_empty=True) for v in values_list[start : start + _SLICE]]
+            if not upfront:
+                await resolver.prepare(plan, chunk)
+            with _gc_paused(len(chunk)):
+                ids = new_sortable_ids("entry", len(chunk))
+                for eid, data in zip(ids, chunk):
+                    rec = EntryRecord(0, eid, tid, data, now, now, actor, actor)
+                    if not plan.empty:
+                        resolver.apply(plan, data, rec)
+                    inserts.append((eid, org_id, tid, data, search_text(schema, data, fields), actor, now))
+                    out.append(rec)
+                    if emit:
+                        ctx.event("entry.created", eid, None, visible(schema, data))
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(insert_rows(inserts))
         if pending is not None:
             await pending
-        pending = asyncio.ensure_future(insert_rows(inserts))
-    if pending is not None:
-        await pending
+    except Exception:
+        if pending is not None:
+            # the error to report is the one raised here; the insert is rolled back with it
+            await asyncio.wait([pending])
+            if not pending.cancelled():
+                pending.exception()
+        raise
     return out
 
 

@@ -141,9 +141,14 @@ def evaluate(formula: Formula, values: Mapping[str, Any], *, now: datetime, tz: 
     """Evaluate against resolved field values; never raises for bad data."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
+    run = _compiled.get(formula.expression)
+    if run is None:
+        run = _compiled[formula.expression] = _compile(formula.root)
+        if len(_compiled) > 2048:
+            _compiled.clear()
     with decimal.localcontext(_CONTEXT):
         try:
-            result = _Evaluator(values, now.astimezone(timezone.utc), tz).eval(formula.root)
+            result = run(_Evaluator(values, now.astimezone(timezone.utc), tz))
         except RecursionError:  # only when the caller's own stack is already very deep
             return FormulaValueError("formula is nested too deeply to evaluate here")
         return _to_python(result)
@@ -170,6 +175,8 @@ def _type_name(value: Value) -> str:
 
 def _from_python(value: Any) -> Value:
     """A resolved field value in the internal domain."""
+    if value.__class__ is float and math.isfinite(value):
+        return Decimal(repr(value))
     if value is None or isinstance(value, (bool, str, FormulaValueError)):
         return value
     if isinstance(value, int):
@@ -388,6 +395,92 @@ class _Evaluator:
                 return value
             args.append(value)
         return _EAGER[node.name](self, args)
+
+
+# Formulas are evaluated once per entry written, so each is turned once into nested closures
+# that do what ``_Evaluator.eval`` does for its node without dispatching on the node's type
+# each time. IF and SWITCH keep the interpreter for their branches (they evaluate lazily).
+Compiled = Callable[[_Evaluator], Value]
+_compiled: dict[str, Compiled] = {}
+
+
+_DECIMAL_ARITHMETIC: dict[str, Callable[[Decimal, Decimal], Value]] = {
+    "+": lambda x, y: x + y,
+    "-": lambda x, y: x - y,
+    "*": lambda x, y: x * y,
+    "/": lambda x, y: None if y == 0 else x / y,
+}
+
+
+def _guarded(fn: Compiled) -> Compiled:
+    """The error handling ``_Evaluator.eval`` applies around every node."""
+
+    def run(ev: _Evaluator) -> Value:
+        try:
+            return fn(ev)
+        except FormulaValueError as error:
+            return error
+        except (ArithmeticError, ValueError) as error:
+            return FormulaValueError(str(error) or type(error).__name__)
+
+    return run
+
+
+def _compile(node: Node) -> Compiled:
+    if isinstance(node, Literal):
+        value = node.value
+        return lambda ev: value
+    if isinstance(node, FieldRef):
+        name = node.name
+        return _guarded(lambda ev: _from_python(ev.values.get(name)))
+    if isinstance(node, Negate):
+        operand = _compile(node.operand)
+        odd = node.count % 2
+
+        def negate(ev: _Evaluator) -> Value:
+            value = operand(ev)
+            if value is None or isinstance(value, FormulaValueError):
+                return value
+            number = _number(value, "'-'")
+            return -number if odd else number
+
+        return _guarded(negate)
+    if isinstance(node, BinaryChain):
+        first = _compile(node.first)
+        rest = tuple((op, _compile(operand)) for op, _, operand in node.rest)
+
+        def chain(ev: _Evaluator) -> Value:
+            result = first(ev)
+            for op, operand in rest:
+                if isinstance(result, FormulaValueError):
+                    return result
+                right = operand(ev)
+                if result.__class__ is Decimal and right.__class__ is Decimal and op in _DECIMAL_ARITHMETIC:
+                    result = _DECIMAL_ARITHMETIC[op](result, right)  # what _arithmetic does for two numbers
+                else:
+                    result = _binary(op, result, right, ev.tz)
+            return result
+
+        return _guarded(chain)
+    name = node.name
+    lazy = _LAZY.get(name)
+    if lazy is not None:
+        args_nodes = node.args
+        return _guarded(lambda ev: lazy(ev, args_nodes))
+    eager = _EAGER[name]
+    compiled_args = tuple(_compile(arg) for arg in node.args)
+    stop_on_error = name != "ISERROR"
+
+    def call(ev: _Evaluator) -> Value:
+        args: list[Value] = []
+        for arg in compiled_args:
+            value = arg(ev)
+            if stop_on_error and isinstance(value, FormulaValueError):
+                return value
+            args.append(value)
+        return eager(ev, args)
+
+    return _guarded(call)
 
 
 # ----------------------------------------------------------------------------- functions

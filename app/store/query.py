@@ -17,14 +17,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..auth import Principal
-from ..errors import ValidationFailed
+from ..auth import Principal, require_scope
+from ..errors import NotFound, ValidationFailed
 from ..pagination import decode_cursor, encode_cursor
 from . import sql
-from .access import ENTRY_COLUMNS, EntryRecord, get_table, org_tz, record, ts_param
+from .access import ENTRY_COLUMNS, EntryRecord, as_datetime, get_table, org_tz, records, ts_param
 from .computed import plan_for, recompute_table
 from .models import Field, Table
-from .schema import TableSchema, field_not_found, load_schema, options_of
+from .schema import TableSchema, cached_schema, field_not_found, load_schema, options_of
 from .types import Invalid, normalizer, parse_date_value
 
 __all__ = [
@@ -469,22 +469,36 @@ def _signature(parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-async def query_entries(
+@dataclass
+class _Plan:
+    """One compiled entries query."""
+
+    text: str
+    params: list[Any]
+    count_text: str | None
+    count_params: list[Any]
+    keys: list[tuple[str, bool, str]]
+    signature: str
+    index_fields: list[str]
+    limit: int
+    offset: int
+    use_cursor: bool
+
+
+def _compile_query(
     principal: Principal,
-    table_id: str,
+    schema: TableSchema,
     *,
-    filters: Any = None,
-    sort: Any = None,
-    search: Any = None,
-    limit: int | None = None,
-    offset: int | None = None,
-    cursor: str | None = None,
-    use_cursor: bool = False,
-    include_total: bool | None = None,
-) -> Page:
-    table = await get_table(principal, table_id)
-    schema = await load_schema(table)
-    await refresh_time_formulas(principal, table, schema)
+    filters: Any,
+    sort: Any,
+    search: Any,
+    limit: int | None,
+    offset: int | None,
+    cursor: str | None,
+    use_cursor: bool,
+    include_total: bool | None,
+) -> _Plan:
+    """Check the query's arguments against the schema and compile it (no I/O)."""
     use_cursor = use_cursor or cursor is not None
     max_limit = MAX_CURSOR_LIMIT if use_cursor else MAX_OFFSET_LIMIT
     if limit is None:
@@ -523,27 +537,98 @@ async def query_entries(
             raise ValidationFailed(details={"cursor": ["is not a valid cursor"]})
         where.append(_keyset(d, all_keys, values, keys))
 
-    for fid in sorted(c.index_fields):
-        await sql.ensure_field_index(fid)
-
     order = ", ".join(d.desc(expr) if desc else d.asc(expr) for expr, desc, _ in all_keys)
     select_keys = "".join(f", {expr} AS k{i}" for i, (expr, _, _) in enumerate(keys))
     text = f"SELECT {ENTRY_COLUMNS}{select_keys} FROM store_entries WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {limit + 1}"
     if not use_cursor and offset:
         text += f" OFFSET {int(offset)}"
-    rows = await sql.read(text, d.params)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if use_cursor and has_more and rows:
-        last = rows[-1]
-        values = [_key_value(last[f"k{i}"]) for i in range(len(keys))] + [int(last["id"])]
-        next_cursor = encode_cursor({"k": values, "s": signature})
-    total = None
+    count_text = None
     if include_total if include_total is not None else not use_cursor:
-        count_rows = await sql.read(f"SELECT COUNT(*) AS n FROM store_entries WHERE {' AND '.join(count_where)}", count_params)
-        total = int(count_rows[0]["n"])
-    return Page(schema, [record(r) for r in rows], limit, None if use_cursor else offset, total, next_cursor, has_more)
+        count_text = f"SELECT COUNT(*) AS n FROM store_entries WHERE {' AND '.join(count_where)}"
+    return _Plan(
+        text, d.params, count_text, count_params, keys, signature, sorted(c.index_fields), limit, offset, use_cursor
+    )
+
+
+def _page(schema: TableSchema, q: _Plan, rows: list[Any], count_rows: list[Any] | None) -> Page:
+    has_more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    next_cursor = None
+    if q.use_cursor and has_more and rows:
+        last = rows[-1]
+        values = [_key_value(last[f"k{i}"]) for i in range(len(q.keys))] + [int(last["id"])]
+        next_cursor = encode_cursor({"k": values, "s": q.signature})
+    total = int(count_rows[0]["n"]) if count_rows is not None else None
+    return Page(schema, records(rows), q.limit, None if q.use_cursor else q.offset, total, next_cursor, has_more)
+
+
+_TABLE_VERSION = (
+    "SELECT updated_at FROM store_tables WHERE id = ?1 AND organization_id = ?2 AND deleted_at IS NULL LIMIT 1"
+)
+
+
+async def _query_cached(principal: Principal, table_id: str, args: dict[str, Any]) -> Page | None:
+    """The query compiled against the schema this process last loaded for the table, sent
+    in the same hand-off as the lookup of the table's row (SQLite). The answer is used only
+    if that row says the schema is current and the caller may see the table; otherwise
+    (None) the query is answered the ordinary way."""
+    if not isinstance(table_id, str) or sql.backend() != "sqlite":
+        return None
+    hit = cached_schema(table_id)
+    if hit is None:
+        return None
+    version, schema = hit
+    if getattr(schema.table, "organization_id", None) != principal.org_id:
+        return None
+    if any(f.type == "formula" for f in schema.fields) and (await plan_for(schema)).uses_now:
+        return None  # TODAY()/NOW() may need re-materializing first
+    try:
+        q = _compile_query(principal, schema, **args)
+    except ValidationFailed:
+        return None  # perhaps against a stale schema: let the fresh one decide
+    if not all(sql.has_field_index(fid) for fid in q.index_fields):
+        return None
+    statements: list[tuple[str, Any]] = [(_TABLE_VERSION, [table_id, principal.org_id]), (q.text, q.params)]
+    if q.count_text is not None:
+        statements.append((q.count_text, q.count_params))
+    found, rows, *counted = await sql.read_many(statements, raw=True)
+    if not found:
+        raise NotFound("Table not found.")
+    if as_datetime(found[0]["updated_at"]) != version:
+        return None
+    return _page(schema, q, rows, counted[0] if counted else None)
+
+
+async def query_entries(
+    principal: Principal,
+    table_id: str,
+    *,
+    filters: Any = None,
+    sort: Any = None,
+    search: Any = None,
+    limit: int | None = None,
+    offset: int | None = None,
+    cursor: str | None = None,
+    use_cursor: bool = False,
+    include_total: bool | None = None,
+) -> Page:
+    args = dict(
+        filters=filters, sort=sort, search=search, limit=limit, offset=offset, cursor=cursor,
+        use_cursor=use_cursor, include_total=include_total,
+    )
+    require_scope(principal, "data.tables:read")
+    page = await _query_cached(principal, table_id, args)
+    if page is not None:
+        return page
+    table = await get_table(principal, table_id)
+    schema = await load_schema(table)
+    await refresh_time_formulas(principal, table, schema)
+    q = _compile_query(principal, schema, **args)
+    for fid in q.index_fields:
+        await sql.ensure_field_index(fid)
+    (rows,) = await sql.read_many([(q.text, q.params)], raw=True)
+    count_rows = await sql.read(q.count_text, q.count_params) if q.count_text is not None else None
+    return _page(schema, q, rows, count_rows)
 
 
 def _key_value(value: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from ..errors import ValidationFailed
 from .models import Field, Table
 
-__all__ = ["TableSchema", "load_schema", "field_not_found", "COMPUTED_TYPES", "SYSTEM_FIELDS"]
+__all__ = ["TableSchema", "load_schema", "cached_schema", "field_not_found", "COMPUTED_TYPES", "SYSTEM_FIELDS"]
 
 COMPUTED_TYPES = frozenset({"formula", "rollup", "lookup"})
 
@@ -88,6 +88,15 @@ async def load_schema(table: Table) -> TableSchema:
         _cache.clear()
     _cache[str(table.id)] = (table.updated_at, schema)
     return schema
+
+
+def cached_schema(table_id: str) -> tuple[Any, TableSchema] | None:
+    """(table version, schema) last loaded for the table, unverified: the caller checks the
+    version against the table row before trusting it."""
+    hit = _cache.get(table_id)
+    if hit is None:
+        return None
+    return hit[0], TableSchema(table=hit[1].table, fields=list(hit[1].fields))
 
 
 async def touch(table: Table) -> None:

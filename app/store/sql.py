@@ -24,6 +24,7 @@ __all__ = [
     "Dialect",
     "dialect",
     "read",
+    "read_many",
     "write",
     "write_many",
     "ensure_field_index",
@@ -224,30 +225,48 @@ def dialect() -> Dialect:
 
 # ---------------------------------------------------------------- execution
 
-async def _sqlite_read(client: Any, sql: str, params: Sequence[Any], limit: float) -> list[dict[str, Any]]:
+async def _deadline(conn: Any) -> list[float]:
+    """The connection's read deadline, checked by a progress handler installed once."""
+    state: list[float] | None = getattr(conn, "_switchboard_deadline", None)
+    if state is None:
+        state = [0.0]
+        conn._switchboard_deadline = state
+
+        def handler(state: list[float] = state) -> int:
+            return 1 if state[0] and time.monotonic() > state[0] else 0
+
+        await conn._execute(conn._conn.set_progress_handler, handler, _SQLITE_HANDLER_OPS)
+    return state
+
+
+def _fetch_all(
+    db: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]], state: list[float], limit: float
+) -> list[list[Any]]:
+    out = []
+    for text, params in statements:
+        state[0] = time.monotonic() + limit  # each statement has the whole time limit
+        out.append(db.execute(text, list(params)).fetchall())
+    return out
+
+
+async def _sqlite_read(
+    client: Any, statements: Sequence[tuple[str, Sequence[Any]]], limit: float, raw: bool = False
+) -> list[list[Any]]:
     async with client.acquire_connection() as conn:
-        state: list[float] | None = getattr(conn, "_switchboard_deadline", None)
-        if state is None:
-            state = [0.0]
-            conn._switchboard_deadline = state
-
-            def handler(state: list[float] = state) -> int:
-                return 1 if state[0] and time.monotonic() > state[0] else 0
-
-            await conn._execute(conn._conn.set_progress_handler, handler, _SQLITE_HANDLER_OPS)
-        state[0] = time.monotonic() + limit
+        state = await _deadline(conn)
         try:
-            rows = await conn.execute_fetchall(sql, list(params))
+            # All statements in one call on the connection's thread: one hand-off, not one each.
+            results = await conn._execute(_fetch_all, conn._conn, statements, state, limit)
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
                 raise _too_long(limit) from exc
             raise
         finally:
             state[0] = 0.0
-        return [dict(r) for r in rows]
+        return results if raw else [[dict(r) for r in rows] for rows in results]
 
 
-async def _postgres_read(client: Any, sql: str, params: Sequence[Any], limit: float) -> list[dict[str, Any]]:
+async def _postgres_read(client: Any, sql: str, params: Sequence[Any], limit: float, raw: bool = False) -> list[Any]:
     import asyncpg
 
     async with client.acquire_connection() as conn:
@@ -255,7 +274,7 @@ async def _postgres_read(client: Any, sql: str, params: Sequence[Any], limit: fl
             rows = await conn.fetch(sql, *params, timeout=limit)
         except (TimeoutError, asyncpg.exceptions.QueryCanceledError) as exc:
             raise _too_long(limit) from exc
-        return [dict(r) for r in rows]
+        return rows if raw else [dict(r) for r in rows]
 
 
 def _too_long(limit: float) -> BadRequest:
@@ -270,7 +289,20 @@ async def read(sql: str, params: Sequence[Any] = (), *, time_limit: float = READ
     client = connections.get("default")
     if client.capabilities.dialect == "postgres":
         return await _postgres_read(client, sql, params, time_limit)
-    return await _sqlite_read(client, sql, params, time_limit)
+    return (await _sqlite_read(client, [(sql, params)], time_limit))[0]
+
+
+async def read_many(
+    statements: Sequence[tuple[str, Sequence[Any]]], *, time_limit: float = READ_TIME_LIMIT, raw: bool = False
+) -> list[list[Any]]:
+    """Several bounded reads in order (each with its own time limit), on SQLite in a single
+    hand-off to the connection's thread (each hand-off costs about as much as a small
+    indexed query). ``raw``: the driver's rows (indexable by position and column name)
+    instead of dicts."""
+    client = connections.get("default")
+    if client.capabilities.dialect == "postgres":
+        return [await _postgres_read(client, text, params, time_limit, raw) for text, params in statements]
+    return await _sqlite_read(client, statements, time_limit, raw)
 
 
 async def write(sql: str, params: Sequence[Any] = ()) -> int:
@@ -299,6 +331,11 @@ async def ensure_field_index(field_id: str) -> None:
     _, sql = d.index_sql(field_id)
     await connections.get("default").execute_script(sql)
     _indexed.add(cache_key)
+
+
+def has_field_index(field_id: str) -> bool:
+    """Whether this process already made sure the field's expression index exists."""
+    return (dialect().name, field_id) in _indexed
 
 
 async def ensure_pair_index(group_id: str, value_id: str) -> str:

@@ -238,6 +238,8 @@ def normalizer(f: Field, tz: ZoneInfo) -> Callable[[Any], Any]:
     if ftype == "text":
 
         def text(value: Any) -> Any:
+            if value.__class__ is str and 0 < len(value) <= MAX_TEXT:
+                return value
             if value is None or value == "":
                 return None
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -252,6 +254,9 @@ def normalizer(f: Field, tz: ZoneInfo) -> Callable[[Any], Any]:
         precision = cfg.get("precision")
 
         def number(value: Any) -> Any:
+            if value.__class__ is float and math.isfinite(value) and precision is not None:
+                value = round(value, precision)
+                return int(value) if precision == 0 else value
             if value is None or value == "":
                 return None
             if isinstance(value, bool):
