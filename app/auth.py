@@ -10,6 +10,7 @@ from typing import Any, Literal, Mapping, TypeVar
 from tortoise import connections
 from tortoise.models import Model
 
+from . import sqlite_direct
 from .errors import AuthenticationRequired, Forbidden
 from .models.core import ApiKey, Membership, Organization, Session, User
 from .security import hash_token
@@ -143,6 +144,9 @@ def _sql(kind: str) -> str:
 async def _lookup(sql: str, digest: str) -> dict[str, Any] | None:
     # Hand-written (still one indexed lookup): building this join through the ORM cost more
     # than the rest of a typical request.
+    rows = await sqlite_direct.fetch_dicts(sql, [digest])
+    if rows is not None:
+        return rows[0] if rows else None
     conn = connections.get("default")
     if conn.capabilities.dialect == "postgres":
         sql = sql.replace("?", "$1")
