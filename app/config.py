@@ -39,6 +39,7 @@ class Settings:
     auth_requests_per_minute: int = 60  # login + accept-invite, per client address
     bootstrap_org: str = "My Organization"
     bootstrap_email: str = "admin@localhost"
+    uvloop: bool = True  # serve on uvloop when it is installed
 
     @property
     def effective_database_url(self) -> str:
@@ -74,4 +75,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         auth_requests_per_minute=int(get("SWITCHBOARD_AUTH_REQUESTS_PER_MINUTE", "60")),
         bootstrap_org=get("SWITCHBOARD_BOOTSTRAP_ORG", "My Organization"),
         bootstrap_email=get("SWITCHBOARD_BOOTSTRAP_EMAIL", "admin@localhost"),
+        uvloop=_bool(get("SWITCHBOARD_UVLOOP", "1")),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
@@ -13,7 +13,23 @@ from hypercorn.config import Config
 from .asgi import build
 from .config import Settings
 
-__all__ = ["serve"]
+__all__ = ["serve", "run"]
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T], settings: Settings) -> T:
+    """``asyncio.run`` on uvloop when it is installed and enabled: its C event loop and
+    transports cut the per-request and per-socket-write cost of the loop itself."""
+    if settings.uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(main)
+    return asyncio.run(main)
 
 
 async def serve(
