@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from itertools import chain
 from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -32,6 +33,51 @@ def run(main: Coroutine[Any, Any, T], settings: Settings) -> T:
     return asyncio.run(main)
 
 
+def _coalesce_response_head() -> None:
+    """Send an HTTP/1.1 response's head and body in one socket write.
+
+    hypercorn writes the head when the app starts the response and the body when it arrives:
+    two send() calls (and two segments for the client to read) per response. A response of
+    known length (everything but a stream) keeps its encoded head until the body comes and
+    writes both at once; anything else flushes it first, so streams start as before.
+    """
+    import h11
+    from hypercorn.events import RawData
+    from hypercorn.protocol import h11 as h11_protocol
+    from hypercorn.protocol.events import Body, Response
+
+    protocol = h11_protocol.H11Protocol
+    if getattr(protocol.stream_send, "coalesces_head", False):
+        return
+    stream_send = protocol.stream_send
+
+    async def coalescing_stream_send(self: Any, event: Any) -> None:
+        head: bytes | None = self.__dict__.pop("_pending_head", None)
+        if head is not None:
+            if isinstance(event, Body):
+                await self.send(RawData(data=head + self.connection.send(h11.Data(data=event.data))))
+                return
+            await self.send(RawData(data=head))
+        elif (
+            isinstance(event, Response)
+            and event.status_code >= 200
+            and any(name == b"content-length" for name, _ in event.headers)
+        ):
+            headers = list(chain(event.headers, self.config.response_headers("h11")))
+            if self.keep_alive_requests >= self.config.keep_alive_max_requests:
+                headers.append((b"connection", b"close"))
+            try:
+                self._pending_head = self.connection.send(h11.Response(headers=headers, status_code=event.status_code))
+            except h11.LocalProtocolError:
+                if self.connection.their_state != h11.ERROR:
+                    raise
+            return
+        await stream_send(self, event)
+
+    coalescing_stream_send.coalesces_head = True  # type: ignore[attr-defined]
+    protocol.stream_send = coalescing_stream_send  # type: ignore[method-assign]
+
+
 async def serve(
     settings: Settings,
     *,
@@ -41,6 +87,7 @@ async def serve(
 ) -> None:
     """Serve until ``shutdown_trigger`` completes (or forever). ``sock`` is a pre-bound
     listening socket, so tests can take an ephemeral port without a race."""
+    _coalesce_response_head()
     asgi, _ = build(settings, auto_migrate=auto_migrate)
     config = Config()
     if sock is not None:
