@@ -21,14 +21,15 @@ Rules that keep this safe next to tortoise's connection:
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from tortoise import connections
 from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import IntegrityError
 
-__all__ = ["fetch_dicts", "transaction", "close"]
+__all__ = ["fetch_dicts", "transaction", "GroupCommit", "close"]
 
 T = TypeVar("T")
 
@@ -101,3 +102,71 @@ async def transaction(fn: Callable[[sqlite3.Connection], T]) -> T:
             return await connection._execute(fn, connection._conn)  # type: ignore[no-any-return]
     except sqlite3.IntegrityError as exc:
         raise IntegrityError(exc) from exc
+
+
+I = TypeVar("I")
+
+
+class GroupCommit(Generic[I, T]):
+    """Writes submitted in the same turn of the event loop share one transaction.
+
+    Each item runs ``write_one(connection, item)`` inside its own savepoint, so an item that
+    violates a constraint is rolled back alone (its ``IntegrityError`` goes to its caller)
+    while the others commit. One BEGIN/COMMIT, one set of lock calls and one WAL append then
+    serve every concurrent writer instead of one each. Callers get their result once the
+    commit is done; an error of the transaction as a whole goes to every caller.
+    """
+
+    def __init__(self, write_one: Callable[[sqlite3.Connection, I], T]) -> None:
+        self._write_one = write_one
+        self._pending: list[tuple[I, asyncio.Future[T]]] = []
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: I) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((item, future))
+        if len(self._pending) == 1:
+            # Runs after the tasks already ready in this turn, which may add their writes.
+            task = loop.create_task(self._flush())
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+        return await future
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        items = [item for item, _ in batch]
+        try:
+            outcomes = await transaction(lambda db: self._run(db, items))
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), (ok, value) in zip(batch, outcomes):
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(IntegrityError(value))
+
+    def _run(self, db: sqlite3.Connection, items: list[I]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for item in items:
+                db.execute("SAVEPOINT item")
+                try:
+                    outcomes.append((True, self._write_one(db, item)))
+                except sqlite3.IntegrityError as exc:
+                    db.execute("ROLLBACK TO item")
+                    outcomes.append((False, exc))
+                db.execute("RELEASE item")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return outcomes

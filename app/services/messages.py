@@ -222,26 +222,25 @@ async def _write(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
     return seq
 
 
+def _insert_sqlite(db: sqlite3.Connection, rows: tuple[dict[str, Any], dict[str, Any] | None]) -> int:
+    row, delivery = rows
+    seq = int(db.execute(_BUMP["sqlite"], (row["created_at"], row["conversation_id"])).fetchone()[0])
+    sql, params = outbox.insert_sql("messages", {**row, "seq": seq})
+    db.execute(sql, params)
+    if delivery is not None:
+        delivery["ordering_seq"] = seq
+        sql, params = outbox.insert_sql("outbox", delivery)
+        db.execute(sql, params)
+    return seq
+
+
+# SQLite: concurrent messages share one transaction, each in its own savepoint (a duplicate
+# external_message_id rolls back only its own seq bump and rows); see ``app.sqlite_direct``.
+_sqlite_writes = sqlite_direct.GroupCommit(_insert_sqlite)
+
+
 async def _write_sqlite(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
-    """SQLite: the same transaction as one synchronous call (see ``app.sqlite_direct``)."""
-
-    def transaction(db: sqlite3.Connection) -> int:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            seq = int(db.execute(_BUMP["sqlite"], (row["created_at"], row["conversation_id"])).fetchone()[0])
-            sql, params = outbox.insert_sql("messages", {**row, "seq": seq})
-            db.execute(sql, params)
-            if delivery is not None:
-                delivery["ordering_seq"] = seq
-                sql, params = outbox.insert_sql("outbox", delivery)
-                db.execute(sql, params)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return seq
-
-    return await sqlite_direct.transaction(transaction)
+    return await _sqlite_writes.submit((row, delivery))
 
 
 async def send_user_message(principal: Principal, conversation_id: str, content: str) -> Message:

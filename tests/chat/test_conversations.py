@@ -221,3 +221,35 @@ async def test_session_sends_in_own_conversation_only(client, orgs: Orgs) -> Non
         f"/api/v1/conversations/{conv['id']}/originate", json={"content": "x", "role": "assistant"}, headers=auth(member)
     )
     assert originate.status_code == 403
+
+
+async def test_concurrent_messages_share_sqlite_commits(client, orgs: Orgs, db_url: str, monkeypatch) -> None:
+    """On SQLite, messages written in the same turn of the loop share one transaction, and a
+    duplicate among them rolls back alone: no seq burnt, the others stored."""
+    if not db_url.startswith("sqlite"):
+        return
+    from app.sqlite_direct import GroupCommit
+
+    batches: list[int] = []
+    run = GroupCommit._run
+
+    def counting_run(self, db, items):  # type: ignore[no-untyped-def]
+        batches.append(len(items))
+        return run(self, db, items)
+
+    monkeypatch.setattr(GroupCommit, "_run", counting_run)
+    agent = await make_agent(client, orgs.a.headers)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    base = f"/api/v1/conversations/{conv['id']}"
+
+    async def originate(i: int) -> tuple[int, dict]:
+        body = {"content": f"m{i}", "role": "assistant", "external_message_id": "dup" if i % 5 == 0 else f"e{i}"}
+        r = await client.post(f"{base}/originate", json=body, headers=orgs.a.headers)
+        return r.status_code, await r.get_json()
+
+    results = await asyncio.gather(*(originate(i) for i in range(20)))
+    assert max(batches) > 1
+    assert sorted(s for s, _ in results) == [201] * 17 + [409] * 3
+    assert sorted(b["message"]["seq"] for s, b in results if s == 201) == list(range(1, 18))
+    stored = await (await client.get(f"{base}/messages?limit=200", headers=orgs.a.headers)).get_json()
+    assert [m["seq"] for m in stored["messages"]] == list(range(1, 18))
