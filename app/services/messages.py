@@ -197,7 +197,7 @@ async def _store(
     else:
         seq = await _write(row, delivery)
     row["seq"] = seq
-    message = Message(**row)
+    message = Message._init_from_db(**row)  # stored: a saved instance, built without validation
     if delivery is not None:
         await outbox.after_commit()
     await realtime.emit_on_commit(
