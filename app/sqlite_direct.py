@@ -111,10 +111,11 @@ class GroupCommit(Generic[I, T]):
     """Writes submitted in the same turn of the event loop share one transaction.
 
     Each item runs ``write_one(connection, item)`` inside its own savepoint, so an item that
-    violates a constraint is rolled back alone (its ``IntegrityError`` goes to its caller)
-    while the others commit. One BEGIN/COMMIT, one set of lock calls and one WAL append then
-    serve every concurrent writer instead of one each. Callers get their result once the
-    commit is done; an error of the transaction as a whole goes to every caller.
+    fails (a constraint: tortoise's ``IntegrityError``; anything else as raised) is rolled
+    back alone and its error goes to its caller, while the others commit. One BEGIN/COMMIT,
+    one set of lock calls and one WAL append then serve every concurrent writer instead of
+    one each. Callers get their result once the commit is done; an error of the transaction
+    as a whole goes to every caller.
     """
 
     def __init__(self, write_one: Callable[[sqlite3.Connection, I], T]) -> None:
@@ -138,20 +139,22 @@ class GroupCommit(Generic[I, T]):
         items = [item for item, _ in batch]
         try:
             outcomes = await transaction(lambda db: self._run(db, items))
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
             return
+        except BaseException:
+            for _, future in batch:
+                future.cancel()
+            raise
         for (_, future), (ok, value) in zip(batch, outcomes):
             if future.done():
                 continue
             if ok:
                 future.set_result(value)
             else:
-                future.set_exception(IntegrityError(value))
+                future.set_exception(IntegrityError(value) if isinstance(value, sqlite3.IntegrityError) else value)
 
     def _run(self, db: sqlite3.Connection, items: list[I]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
@@ -161,7 +164,9 @@ class GroupCommit(Generic[I, T]):
                 db.execute("SAVEPOINT item")
                 try:
                     outcomes.append((True, self._write_one(db, item)))
-                except sqlite3.IntegrityError as exc:
+                except sqlite3.OperationalError:
+                    raise  # the database, not the item: the whole batch fails (or is retried)
+                except Exception as exc:  # noqa: BLE001 - this item's own failure, for its caller
                     db.execute("ROLLBACK TO item")
                     outcomes.append((False, exc))
                 db.execute("RELEASE item")

@@ -253,3 +253,34 @@ async def test_concurrent_messages_share_sqlite_commits(client, orgs: Orgs, db_u
     assert sorted(b["message"]["seq"] for s, b in results if s == 201) == list(range(1, 18))
     stored = await (await client.get(f"{base}/messages?limit=200", headers=orgs.a.headers)).get_json()
     assert [m["seq"] for m in stored["messages"]] == list(range(1, 18))
+
+
+async def test_a_failing_message_in_a_shared_commit_fails_alone(client, orgs: Orgs, db_url: str, monkeypatch) -> None:
+    """One message whose write raises (here: its conversation vanished mid-flight) gets its
+    own error; the messages committed with it are stored with gap-free seqs."""
+    if not db_url.startswith("sqlite"):
+        return
+    from app.services import messages as messages_service
+
+    agent = await make_agent(client, orgs.a.headers)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    base = f"/api/v1/conversations/{conv['id']}"
+    insert = messages_service._insert_sqlite
+
+    def flaky_insert(db, rows):  # type: ignore[no-untyped-def]
+        if rows[0]["content"] == "boom":
+            insert(db, rows)
+            raise RuntimeError("write failed")
+        return insert(db, rows)
+
+    monkeypatch.setattr(messages_service._sqlite_writes, "_write_one", flaky_insert)
+
+    async def originate(content: str) -> int:
+        r = await client.post(f"{base}/originate", json={"content": content, "role": "assistant"}, headers=orgs.a.headers)
+        return r.status_code
+
+    statuses = await asyncio.gather(*(originate("boom" if i == 3 else f"m{i}") for i in range(8)))
+    assert statuses.count(500) == 1 and statuses.count(201) == 7
+    stored = await (await client.get(f"{base}/messages?limit=200", headers=orgs.a.headers)).get_json()
+    assert [m["seq"] for m in stored["messages"]] == list(range(1, 8))
+    assert "boom" not in [m["content"] for m in stored["messages"]]
