@@ -117,7 +117,7 @@ def _serve(settings: Settings) -> int:
     asyncio.run(_first_start(settings))
     print(f"Switchboard listening on http://{settings.host}:{settings.port}", flush=True)
     try:
-        run(serve(settings, auto_migrate=False), settings)
+        run(serve(settings, auto_migrate=False, freeze_gc=True), settings)
     except KeyboardInterrupt:
         pass
     return 0
