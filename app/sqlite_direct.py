@@ -121,10 +121,15 @@ class GroupCommit(Generic[I, T]):
     def __init__(self, write_one: Callable[[sqlite3.Connection, I], T]) -> None:
         self._write_one = write_one
         self._pending: list[tuple[I, asyncio.Future[T]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: I) -> T:
         loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # Anything still queued belongs to a loop that stopped before flushing it: its
+            # callers are gone, and leaving it would keep this loop from scheduling a flush.
+            self._pending, self._loop = [], loop
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((item, future))
         if len(self._pending) == 1:

@@ -284,3 +284,24 @@ async def test_a_failing_message_in_a_shared_commit_fails_alone(client, orgs: Or
     stored = await (await client.get(f"{base}/messages?limit=200", headers=orgs.a.headers)).get_json()
     assert [m["seq"] for m in stored["messages"]] == list(range(1, 8))
     assert "boom" not in [m["content"] for m in stored["messages"]]
+
+
+def test_group_commit_forgets_writes_left_by_a_stopped_loop() -> None:
+    """A loop that stopped with a write queued but not flushed must not wedge the next loop."""
+    from app.sqlite_direct import GroupCommit
+
+    group: GroupCommit[int, int] = GroupCommit(lambda db, item: item)
+    stopped = asyncio.new_event_loop()
+    group._pending, group._loop = [(1, stopped.create_future())], stopped
+    stopped.close()
+
+    async def later() -> bool:
+        submitted = asyncio.ensure_future(group.submit(2))
+        await asyncio.sleep(0.05)
+        # Flushed on this loop (without a database it fails, which is beside the point).
+        flushed = submitted.done() and not group._pending
+        if submitted.done():
+            submitted.exception()
+        return flushed
+
+    assert asyncio.run(later())
