@@ -165,6 +165,15 @@ class GroupCommit(Generic[I, T]):
         outcomes: list[tuple[bool, Any]] = []
         db.execute("BEGIN IMMEDIATE")
         try:
+            if len(items) == 1:  # alone in its transaction: no savepoint needed to keep it apart
+                try:
+                    outcomes.append((True, self._write_one(db, items[0])))
+                except sqlite3.OperationalError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the item's own failure, for its caller
+                    db.execute("ROLLBACK")
+                    return [(False, exc)]
+                items = []
             for item in items:
                 db.execute("SAVEPOINT item")
                 try:
