@@ -62,13 +62,9 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
     register_blueprints(app)
     _install_error_handlers(app)
 
-    @app.before_request
-    async def _request_id() -> None:
-        g.request_id = request.headers.get("X-Request-Id") or new_id("request")
-
     @app.after_request
     async def _add_request_id(response: Response) -> Response:
-        response.headers["X-Request-Id"] = g.get("request_id") or new_id("request")
+        response.headers["X-Request-Id"] = _request_id()
         return response
 
     @app.before_serving
@@ -87,6 +83,14 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
         await close_db()
 
     return app
+
+
+def _request_id() -> str:
+    """The caller's X-Request-Id, else a new one; made on first use (one per request)."""
+    rid: str | None = g.get("request_id")
+    if rid is None:
+        rid = g.request_id = request.headers.get("X-Request-Id") or new_id("request")
+    return rid
 
 
 def _error_response(exc: SwitchboardError) -> Response:
@@ -124,11 +128,11 @@ def _install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
-        request_id = g.get("request_id") or new_id("request")
-        log.exception("unhandled error in request %s", request_id)
+        rid = _request_id()
+        log.exception("unhandled error in request %s", rid)
         return _error_response(
             InternalError(
                 "Internal server error. Quote the request id when reporting it.",
-                details={"request_id": request_id},
+                details={"request_id": rid},
             )
         )

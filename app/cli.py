@@ -111,13 +111,13 @@ async def _first_start(settings: Settings) -> None:
 
 
 def _serve(settings: Settings) -> int:
-    from .server import serve
+    from .server import run, serve
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(_first_start(settings))
     print(f"Switchboard listening on http://{settings.host}:{settings.port}", flush=True)
     try:
-        asyncio.run(serve(settings, auto_migrate=False))
+        run(serve(settings, auto_migrate=False, freeze_gc=True), settings)
     except KeyboardInterrupt:
         pass
     return 0

@@ -41,6 +41,7 @@ class Settings:
     bootstrap_email: str = "admin@localhost"
     # base64 of 32 bytes; empty: <data_dir>/secret.key, generated once. Kept out of repr().
     secret_key: str = field(default="", repr=False)
+    uvloop: bool = True  # serve on uvloop when it is installed
 
     @property
     def effective_database_url(self) -> str:
@@ -77,4 +78,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bootstrap_org=get("SWITCHBOARD_BOOTSTRAP_ORG", "My Organization"),
         bootstrap_email=get("SWITCHBOARD_BOOTSTRAP_EMAIL", "admin@localhost"),
         secret_key=get("SWITCHBOARD_SECRET_KEY", ""),
+        uvloop=_bool(get("SWITCHBOARD_UVLOOP", "1")),
     )

@@ -12,6 +12,7 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as migrate_api
 
+from . import sqlite_direct
 from .config import Settings
 
 __all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of", "placeholders"]
@@ -77,6 +78,7 @@ async def init_db(settings: Settings) -> None:
 
 
 async def close_db() -> None:
+    sqlite_direct.close()
     await Tortoise.close_connections()
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable
 
+import engineio
 import socketio
 from quart import Quart
 
@@ -81,10 +82,42 @@ async def emit_on_commit(event: str, rooms: list[str], payload: dict[str, Any]) 
     await on_commit(send)
 
 
-def _manager(settings: Settings) -> socketio.AsyncManager | None:
+class _InlineManager(socketio.AsyncManager):  # type: ignore[misc]
+    """The in-process manager, without a task per recipient.
+
+    The stock manager wraps each recipient's send in a task and waits for them all; a send
+    only appends to that connection's queue (its writer task does the socket I/O), so
+    awaiting the sends in turn does the same work without creating 1 + N tasks per event.
+    The packet is still encoded once per event.
+    """
+
+    async def emit(  # type: ignore[no-untyped-def]
+        self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None, ignore_queue=False, **kwargs
+    ):
+        if callback is not None or kwargs or namespace not in self.rooms:
+            return await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
+            )
+        args = list(data) if isinstance(data, tuple) else [data] if data is not None else []
+        encoded = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event] + args).encode()
+        eio_packets = [
+            engineio.packet.Packet(engineio.packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])
+        ]
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        for sid, eio_sid in list(self.get_participants(namespace, to or room)):
+            if sid in skip:
+                continue
+            for p in eio_packets:
+                try:
+                    await self.server._send_eio_packet(eio_sid, p)
+                except Exception:  # noqa: BLE001 - one bad connection must not stop the others
+                    log.exception("socket.io send to %s failed", sid)
+
+
+def _manager(settings: Settings) -> socketio.AsyncManager:
     if settings.redis_url:
         return socketio.AsyncRedisManager(settings.redis_url)
-    return None
+    return _InlineManager()
 
 
 Handler = Callable[[Principal, dict[str, Any]], Awaitable[dict[str, Any]]]

@@ -17,7 +17,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
-from .. import outbox, realtime
+from .. import outbox, realtime, sqlite_direct
 from ..auth import Principal, require_scope
 from ..db import placeholders as _placeholders
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -76,8 +76,10 @@ async def _target(principal: Principal, conversation_id: str) -> Target:
     if not principal.sees_all_conversations:
         sql += " AND c.user_id = ?"
         values.append(principal.user.id if principal.user is not None else "")
-    conn = connections.get("default")
-    rows = await conn.execute_query_dict(_placeholders(conn.capabilities.dialect, sql), values)
+    rows = await sqlite_direct.fetch_dicts(sql, values)
+    if rows is None:
+        conn = connections.get("default")
+        rows = await conn.execute_query_dict(_placeholders(conn.capabilities.dialect, sql), values)
     if not rows:
         raise NotFound("Conversation not found.")
     r = rows[0]
@@ -186,11 +188,11 @@ async def _store(
             )
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite" and not in_atomic():
-        seq = await _write_sqlite(conn, row, delivery)
+        seq = await _write_sqlite(row, delivery)
     else:
         seq = await _write(row, delivery)
     row["seq"] = seq
-    message = Message(**row)
+    message = Message._init_from_db(**row)  # stored: a saved instance, built without validation
     if delivery is not None:
         await outbox.after_commit()
     await realtime.emit_on_commit(
@@ -215,35 +217,25 @@ async def _write(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
     return seq
 
 
-async def _write_sqlite(client: Any, row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
-    """SQLite: the same transaction, run as one call on the connection's own thread.
+def _insert_sqlite(db: sqlite3.Connection, rows: tuple[dict[str, Any], dict[str, Any] | None]) -> int:
+    row, delivery = rows
+    seq = int(db.execute(_BUMP["sqlite"], (row["created_at"], row["conversation_id"])).fetchone()[0])
+    sql, params = outbox.insert_sql("messages", {**row, "seq": seq})
+    db.execute(sql, params)
+    if delivery is not None:
+        delivery["ordering_seq"] = seq
+        sql, params = outbox.insert_sql("outbox", delivery)
+        db.execute(sql, params)
+    return seq
 
-    tortoise shares one SQLite connection behind a lock, so a transaction's every round trip
-    is time all other requests wait; doing the whole of it in one hop is what lets message
-    throughput approach the framework's floor.
-    """
 
-    def transaction(db: sqlite3.Connection) -> int:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            seq = int(db.execute(_BUMP["sqlite"], (row["created_at"], row["conversation_id"])).fetchone()[0])
-            sql, params = outbox.insert_sql("messages", {**row, "seq": seq})
-            db.execute(sql, params)
-            if delivery is not None:
-                delivery["ordering_seq"] = seq
-                sql, params = outbox.insert_sql("outbox", delivery)
-                db.execute(sql, params)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return seq
+# SQLite: concurrent messages share one transaction, each in its own savepoint (a duplicate
+# external_message_id rolls back only its own seq bump and rows); see ``app.sqlite_direct``.
+_sqlite_writes = sqlite_direct.GroupCommit(_insert_sqlite)
 
-    async with client.acquire_connection() as connection:
-        try:
-            return await connection._execute(transaction, connection._conn)  # type: ignore[no-any-return]
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
+
+async def _write_sqlite(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
+    return await _sqlite_writes.submit((row, delivery))
 
 
 async def send_user_message(principal: Principal, conversation_id: str, content: str) -> Message:
