@@ -8,7 +8,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -22,6 +22,7 @@ from .models import Database, Field, Table
 
 __all__ = [
     "EntryRecord",
+    "entry_batches",
     "org_tz",
     "get_database",
     "get_table",
@@ -138,6 +139,34 @@ def record(row: dict[str, Any]) -> EntryRecord:
         created_by=row.get("created_by"),
         last_edited_by=row.get("last_edited_by"),
     )
+
+
+async def entry_batches(
+    table_id: str,
+    *,
+    where: Callable[[sql.Dialect], str] | None = None,
+    batch: int = 2000,
+    time_limit: float = 60,
+) -> AsyncIterator[list[EntryRecord]]:
+    """A table's live entries (optionally narrowed by ``where``) in id order, a batch at a time.
+
+    Keyset on id, so a walk over every entry has no cap and never holds more than one batch.
+    """
+    last = 0
+    while True:
+        d = sql.dialect()
+        extra = f" AND {where(d)}" if where is not None else ""
+        rows = await sql.read(
+            f"SELECT {ENTRY_COLUMNS} FROM store_entries WHERE table_id = {d.p(table_id)} "
+            f"AND deleted_at IS NULL AND id > {d.p(last)}{extra} ORDER BY id LIMIT {int(batch)}",
+            d.params,
+            time_limit=time_limit,
+        )
+        if not rows:
+            return
+        recs = [record(r) for r in rows]
+        last = recs[-1].pk
+        yield recs
 
 
 def records(rows: Iterable[Sequence[Any]]) -> list[EntryRecord]:

@@ -19,8 +19,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import ValidationFailed
 from ..models.core import Membership
-from . import sql
-from .access import EntryRecord, fetch_entries, record, ENTRY_COLUMNS
+from .access import EntryRecord, entry_batches, fetch_entries
 from .models import Field, Table
 from .schema import COMPUTED_TYPES, SYSTEM_FIELDS, TableSchema, field_not_found, load_schema
 from .types import display_value, revive, stored_result
@@ -351,22 +350,10 @@ async def recompute_table(schema: TableSchema, org_id: str, tz: ZoneInfo, *, now
 
     plan = await plan_for(schema)
     resolver = Resolver(org_id, tz, now)
-    last = 0
     changed = 0
     stamp = datetime.now(timezone.utc)
     computed_ids = {f.id for f in schema.fields if f.type in COMPUTED_TYPES}
-    while True:
-        d = sql.dialect()
-        rows = await sql.read(
-            f"SELECT {ENTRY_COLUMNS} FROM store_entries WHERE table_id = {d.p(schema.table_id)} "
-            f"AND deleted_at IS NULL AND id > {d.p(last)} ORDER BY id LIMIT 2000",
-            d.params,
-            time_limit=60,
-        )
-        if not rows:
-            break
-        recs = [record(r) for r in rows]
-        last = recs[-1].pk
+    async for recs in entry_batches(schema.table_id):
         await resolver.prepare(plan, (r.data for r in recs))
         updates = []
         for rec in recs:

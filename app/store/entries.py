@@ -21,6 +21,7 @@ from . import events, sql
 from .access import (
     ENTRY_COLUMNS,
     EntryRecord,
+    entry_batches,
     fetch_entries,
     fetch_entry,
     get_table,
@@ -246,20 +247,10 @@ async def _propagate(ctx: WriteContext, table_id: str, display_ids: list[str], d
         resolver = Resolver(ctx.org_id, ctx.resolver.tz, ctx.now)
         sub = WriteContext(ctx.principal, schema.table, schema, plan, resolver, ctx.now, ctx.events)
         sub._deps = ctx._deps
-        last = 0
-        while True:
-            d = sql.dialect()
-            rows = await sql.read(
-                f"SELECT {ENTRY_COLUMNS} FROM store_entries WHERE table_id = {d.p(schema.table_id)} "
-                f"AND deleted_at IS NULL AND id > {d.p(last)} AND {d.array_any(rel.id, display_ids)} "
-                f"ORDER BY id LIMIT {PROPAGATION_BATCH}",
-                d.params,
-                time_limit=30,
-            )
-            if not rows:
-                break
-            recs = [record(r) for r in rows]
-            last = recs[-1].pk
+        def linking(d: sql.Dialect, rel_id: str = rel.id) -> str:
+            return d.array_any(rel_id, display_ids)
+
+        async for recs in entry_batches(schema.table_id, where=linking, batch=PROPAGATION_BATCH, time_limit=30):
             # linked entries must be read fresh: they are what just changed
             resolver.linked.clear()
             await resolver.prepare(plan, (r.data for r in recs))
@@ -274,7 +265,7 @@ async def _propagate(ctx: WriteContext, table_id: str, display_ids: list[str], d
             if updates:
                 await update_rows(updates)
                 await _propagate(sub, schema.table_id, changed_ids, depth + 1)
-            if len(rows) < PROPAGATION_BATCH:
+            if len(recs) < PROPAGATION_BATCH:
                 break
 
 
