@@ -184,8 +184,11 @@ class GroupCommit(Generic[I, T]):
                     db.execute("ROLLBACK TO item")
                     outcomes.append((False, exc))
                 db.execute("RELEASE item")
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A failed COMMIT (locked by a reader in rollback-journal mode, disk full) leaves the
+            # transaction open and the write lock held: end it, or every later write fails.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
         return outcomes

@@ -10,9 +10,10 @@ so concurrent duplicate originates store one message; the others get 409
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
@@ -145,6 +146,7 @@ async def _store(
     user_id: str | None,
     user_email: str | None,
     external_message_id: str | None = None,
+    clears_typing: bool = False,
 ) -> Message:
     """Write the message (and, for a webhook agent, its outbox row) in one transaction,
     then emit ``message.created`` and wake the outbox worker."""
@@ -188,18 +190,40 @@ async def _store(
             )
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite" and not in_atomic():
-        seq = await _write_sqlite(row, delivery)
-    else:
-        seq = await _write(row, delivery)
+        # The write joins other requests' in a shared commit and lands even if this request is
+        # cancelled meanwhile (a client hanging up): its announcements must not be cut off.
+        task = asyncio.ensure_future(_commit(target, row, delivery, _write_sqlite, clears_typing))
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+    return await _commit(target, row, delivery, _write, clears_typing)
+
+
+async def _commit(
+    target: Target,
+    row: dict[str, Any],
+    delivery: dict[str, Any] | None,
+    write: Callable[[dict[str, Any], dict[str, Any] | None], Awaitable[int]],
+    clears_typing: bool,
+) -> Message:
+    """Write, then announce: ``message.created``, the outbox wake-up, the typing clear."""
+    seq = await write(row, delivery)
     row["seq"] = seq
     message = Message._init_from_db(**row)  # stored: a saved instance, built without validation
     if delivery is not None:
         await outbox.after_commit()
     await realtime.emit_on_commit(
-        "message.created", realtime.conversation_rooms(conv_id, target.owner_id), message_payload(message)
+        "message.created", realtime.conversation_rooms(target.conversation_id, target.owner_id), message_payload(message)
     )
     target.last_seq = seq
+    if clears_typing:
+        await typing_service.clear(target.conversation_id, target.agent_id)
     return message
+
+
+def _retrieve(task: asyncio.Task[Message]) -> None:
+    # A shielded write whose caller went away: its outcome (a duplicate, say) is nobody's.
+    if not task.cancelled():
+        task.exception()
 
 
 async def _write(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
@@ -278,7 +302,8 @@ async def originate(
     await usage.check_messages_per_day(principal.organization)
     try:
         message = await _store(
-            target, role="assistant", content=content, user_id=None, user_email=None, external_message_id=external_message_id
+            target, role="assistant", content=content, user_id=None, user_email=None,
+            external_message_id=external_message_id, clears_typing=True,
         )
     except IntegrityError:
         if external_message_id is None:
@@ -291,7 +316,6 @@ async def originate(
             code="duplicate_message",
             details={"message_id": existing.id, "external_message_id": external_message_id},
         ) from None
-    await typing_service.clear(target.conversation_id, target.agent_id)
     return message
 
 

@@ -335,3 +335,67 @@ def test_group_commit_forgets_writes_left_by_a_stopped_loop() -> None:
         return flushed
 
     assert asyncio.run(later())
+
+
+async def test_a_cancelled_originate_still_announces_what_it_stored(client, orgs: Orgs, db_url: str, monkeypatch) -> None:
+    """A client hanging up while its message waits for the shared commit: the message is
+    stored all the same, so its ``message.created`` event must go out too."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the shared commit is SQLite's write path")
+    from app import realtime
+    from app.auth import authenticate_token
+    from app.models.chat import Message
+    from app.services import messages as messages_service
+
+    agent = await make_agent(client, orgs.a.headers)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    emitted: list[int] = []
+    emit = realtime.emit_on_commit
+
+    async def recording_emit(event, rooms, payload):  # type: ignore[no-untyped-def]
+        emitted.append(payload["seq"])
+        await emit(event, rooms, payload)
+
+    monkeypatch.setattr(realtime, "emit_on_commit", recording_emit)
+    principal = await authenticate_token(orgs.a.api_key)
+    task = asyncio.create_task(messages_service.originate(principal, conv["id"], "hello"))
+    for _ in range(100):  # until the caller waits on the shared commit
+        await asyncio.sleep(0)
+        if messages_service._sqlite_writes._pending:
+            break
+    assert messages_service._sqlite_writes._pending
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    for _ in range(100):
+        if emitted:
+            break
+        await asyncio.sleep(0.01)
+    assert await Message.filter(conversation_id=conv["id"]).count() == 1
+    assert emitted == [1]
+
+
+def test_a_failed_commit_of_a_shared_write_leaves_no_transaction_open(tmp_path) -> None:
+    """COMMIT can fail (a reader in rollback-journal mode, a full disk); the connection must
+    not be left inside the transaction holding the write lock."""
+    import sqlite3
+
+    from app.sqlite_direct import GroupCommit
+
+    path = str(tmp_path / "t.db")
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=DELETE")
+    setup.execute("CREATE TABLE t(x)")
+    direct = sqlite3.connect(path, isolation_level=None, timeout=0)
+    reader = sqlite3.connect(path, isolation_level=None, timeout=0)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM t").fetchall()  # a shared lock: COMMIT cannot take the file
+    writes = GroupCommit(lambda db, item: db.execute("INSERT INTO t VALUES (?)", (item,)))
+    with pytest.raises(sqlite3.OperationalError):
+        writes._run(direct, [1])
+    assert not direct.in_transaction
+    reader.execute("COMMIT")
+    outcomes = writes._run(direct, [2])  # the next batch starts its own transaction and commits
+    assert [ok for ok, _ in outcomes] == [True]
+    assert not direct.in_transaction
+    setup.execute("INSERT INTO t VALUES (3)")  # and the file is free for other writers
+    assert [x for (x,) in setup.execute("SELECT x FROM t ORDER BY x")] == [2, 3]
