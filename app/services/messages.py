@@ -231,6 +231,8 @@ async def _write(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
     async with atomic() as conn:
         dialect = conn.capabilities.dialect
         bumped = await conn.execute_query_dict(_BUMP[dialect], [row["created_at"], row["conversation_id"]])
+        if not bumped:  # deleted since it was read (its agent was deleted meanwhile)
+            raise NotFound("Conversation not found.")
         seq = int(bumped[0]["last_seq"])
         for table, values in (("messages", {**row, "seq": seq}), ("outbox", delivery)):
             if values is not None:
@@ -243,7 +245,10 @@ async def _write(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
 
 def _insert_sqlite(db: sqlite3.Connection, rows: tuple[dict[str, Any], dict[str, Any] | None]) -> int:
     row, delivery = rows
-    seq = int(db.execute(_BUMP["sqlite"], (row["created_at"], row["conversation_id"])).fetchone()[0])
+    bumped = db.execute(_BUMP["sqlite"], (row["created_at"], row["conversation_id"])).fetchone()
+    if bumped is None:  # deleted since it was read (its agent was deleted meanwhile)
+        raise NotFound("Conversation not found.")
+    seq = int(bumped[0])
     sql, params = outbox.insert_sql("messages", {**row, "seq": seq})
     db.execute(sql, params)
     if delivery is not None:

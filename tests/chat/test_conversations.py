@@ -399,3 +399,17 @@ def test_a_failed_commit_of_a_shared_write_leaves_no_transaction_open(tmp_path) 
     assert not direct.in_transaction
     setup.execute("INSERT INTO t VALUES (3)")  # and the file is free for other writers
     assert [x for (x,) in setup.execute("SELECT x FROM t ORDER BY x")] == [2, 3]
+
+
+async def test_a_conversation_deleted_after_it_was_read_is_404_not_500(client, orgs: Orgs) -> None:
+    from app.auth import authenticate_token
+    from app.errors import NotFound
+    from app.models.chat import Conversation
+    from app.services import messages as messages_service
+
+    agent = await make_agent(client, orgs.a.headers)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    target = await messages_service._target(await authenticate_token(orgs.a.api_key), conv["id"])
+    await Conversation.filter(id=conv["id"]).delete()  # gone between the read and the write
+    with pytest.raises(NotFound):
+        await messages_service._store(target, role="assistant", content="late", user_id=None, user_email=None)
