@@ -54,14 +54,25 @@ def load_key(settings: Settings) -> bytes:
         return _decode_key(settings.secret_key, "SWITCHBOARD_SECRET_KEY")
     path = Path(settings.data_dir) / KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-    try:
-        # O_EXCL: of two processes starting together, one writes and both read its key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return _decode_key(path.read_text(), str(path))
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
+    text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    # Written whole to a private temporary file, then linked into place: the key file is never
+    # seen empty or half-written, and of two processes starting together the first link wins
+    # and both use its key.
+    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return _decode_key(path.read_text(), str(path))
+    finally:
+        tmp.unlink(missing_ok=True)
     return _decode_key(text, str(path))
 
 

@@ -29,7 +29,9 @@ import time
 from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.helpers import is_ip_address
 from aiohttp.resolver import ThreadedResolver
 
 from .base import Channel, DeliveryResult, Outbound
@@ -72,12 +74,19 @@ def _is_private(address: str) -> bool:
             ip = ip.ipv4_mapped
         elif ip.sixtofour is not None:
             ip = ip.sixtofour
-        elif ip in _NAT64:  # 64:ff9b::/96 embeds an IPv4 address
+        elif ip in _NAT64 or ip in _LOCAL_NAT64:  # NAT64 prefixes embed an IPv4 address
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif any(ip in net for net in _NOT_GLOBAL_V6):
+            return True
     return not ip.is_global or ip.is_multicast
 
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+# Counted as global by older Pythons, but reach IPv4 or site-local hosts through translation.
+_NOT_GLOBAL_V6 = tuple(
+    ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0:0/96", "fec0::/10")
+)
 
 
 def _ip_literal(host: str) -> bool:
@@ -215,8 +224,11 @@ class WebhookChannel(Channel):
             return int((time.perf_counter() - started) * 1000)
 
         try:
-            host, _ = check_scheme(outbound.url)
-            if not self.allow_private and _ip_literal(host) and _is_private(host):
+            check_scheme(outbound.url)
+            # The host as aiohttp will read it: literals it connects to without the resolver
+            # (full-width digits normalize to ASCII ones, for instance) are checked here.
+            host = yarl.URL(outbound.url).host or ""
+            if not self.allow_private and is_ip_address(host) and _is_private(host):
                 raise UnsafeURL(f"host '{host}' is a private, loopback or link-local address")
         except UnsafeURL as exc:
             return DeliveryResult(ok=False, status_code=None, latency_ms=elapsed(), error=f"refused: URL {exc}")

@@ -51,13 +51,14 @@ def message_json(message: Message) -> dict[str, Any]:
     return message_payload(message)
 
 
-def delivery_json(item: OutboxItem) -> dict[str, Any]:
+def delivery_json(item: OutboxItem, *, show_url: bool = True) -> dict[str, Any]:
+    """``show_url=False`` nulls the target URL (callers without agents:write, as for agents)."""
     return {
         "id": item.id,
         "kind": item.kind,
         "event": item.event,
         "status": item.status,
-        "url": item.url,
+        "url": item.url if show_url else None,
         "agent_id": item.agent_id,
         "conversation_id": item.conversation_id,
         "message_id": item.message_id,

@@ -4,7 +4,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ..services import deliveries
+from ..services import agents, deliveries
 from .chat_shapes import attempt_json, delivery_json
 from .http import actor, query_int
 
@@ -14,23 +14,27 @@ bp = Blueprint("deliveries", __name__, url_prefix="/api/v1/deliveries")
 @bp.get("")
 async def list_deliveries() -> dict[str, Any]:
     limit = query_int("limit", 50, minimum=1, maximum=200)
+    principal = await actor()
     rows, next_cursor = await deliveries.list_deliveries(
-        await actor(),
+        principal,
         status=request.args.get("status") or None,
         agent_id=request.args.get("agent_id") or None,
         limit=limit,
         cursor=request.args.get("cursor") or None,
     )
-    return {"deliveries": [delivery_json(d) for d in rows], "meta": {"next_cursor": next_cursor}}
+    show_url = agents.may_see_urls(principal)
+    return {"deliveries": [delivery_json(d, show_url=show_url) for d in rows], "meta": {"next_cursor": next_cursor}}
 
 
 @bp.get("/<delivery_id>")
 async def get_delivery(delivery_id: str) -> dict[str, Any]:
-    item, attempts, truncated = await deliveries.get_delivery(await actor(), delivery_id)
+    principal = await actor()
+    item, attempts, truncated = await deliveries.get_delivery(principal, delivery_id)
     return {
         "delivery": {
-            **delivery_json(item),
-            "body": item.body,
+            **delivery_json(item, show_url=agents.may_see_urls(principal)),
+            # the payload carries a message's text: for those who may read conversations
+            "body": item.body if "conversations:read" in principal.scopes else None,
             "attempt_log": [attempt_json(a) for a in attempts],
             "attempt_log_truncated": truncated,
         }
@@ -39,5 +43,6 @@ async def get_delivery(delivery_id: str) -> dict[str, Any]:
 
 @bp.post("/<delivery_id>/retry")
 async def retry_delivery(delivery_id: str) -> tuple[dict[str, Any], int]:
-    item = await deliveries.retry_delivery(await actor(), delivery_id)
-    return {"success": True, "delivery": delivery_json(item)}, 202
+    principal = await actor()
+    item = await deliveries.retry_delivery(principal, delivery_id)
+    return {"success": True, "delivery": delivery_json(item, show_url=agents.may_see_urls(principal))}, 202

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from channels.webhook import UnsafeURL, check_url
 
+from .. import crypto, outbox
 from ..auth import Principal, require_scope
 from ..errors import NotFound, ValidationFailed
-import logging
-
-from .. import crypto, outbox
 from ..ids import new_id, new_secret
 from ..models.chat import PROTOCOLS, Agent, OutboxItem
 from ..outbox import Recipient, register_recipient_resolver
@@ -218,8 +217,15 @@ async def rotate_secret(principal: Principal, agent_id: str) -> tuple[Agent, str
     require_scope(principal, "agents:write")
     agent = await find_agent(principal, agent_id)
     secret = _new_signing_secret()
-    agent.previous_signing_secret = _seal(agent.id, _open(agent.id, agent.signing_secret))
-    agent.previous_secret_expires_at = utcnow() + SECRET_OVERLAP
+    try:
+        agent.previous_signing_secret = _seal(agent.id, _open(agent.id, agent.signing_secret))
+        agent.previous_secret_expires_at = utcnow() + SECRET_OVERLAP
+    except crypto.CryptoError:
+        # The server's key no longer opens the old secret (key file lost or key changed):
+        # rotating is how to recover, so the new secret signs alone.
+        log.warning("agent %s: old signing secret unreadable with this key; rotating without overlap", agent.id)
+        agent.previous_signing_secret = None
+        agent.previous_secret_expires_at = None
     agent.signing_secret = _seal(agent.id, secret)
     await agent.save()
     return agent, secret

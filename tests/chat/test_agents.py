@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.config import Settings
-from tests.chat.helpers import make_agent
+from tests.chat.helpers import make_agent, make_conversation
 from tests.conftest import Orgs, add_member
 
 
@@ -181,3 +181,22 @@ async def test_agent_list_is_bounded(client, orgs: Orgs) -> None:
     rest = await (await client.get("/api/v1/agents?limit=2&offset=2", headers=orgs.a.headers)).get_json()
     assert [a["id"] for a in rest["agents"]] == [made[2]["id"]] and rest["meta"]["has_more"] is False
     assert (await client.get("/api/v1/agents?limit=1001", headers=orgs.a.headers)).status_code == 422
+
+
+async def test_delivery_log_hides_urls_and_payloads_from_read_only_keys(client, orgs: Orgs) -> None:
+    """A key that may read agents but not change them sees neither the webhook URL (which
+    often carries the automation platform's token) nor, without conversations:read, the text."""
+    agent = await make_agent(client, orgs.a.headers, webhook_url="http://127.0.0.1:9/hook?token=SECRET")
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    sent = await client.post(f"/api/v1/conversations/{conv['id']}/messages", json={"content": "private words"}, headers=orgs.a.headers)
+    assert sent.status_code == 201
+    created = await client.post("/api/v1/api-keys", json={"name": "ro", "scopes": ["agents:read"]}, headers=orgs.a.headers)
+    reader = {"Authorization": f"Bearer {(await created.get_json())['api_key']['key']}"}
+
+    listed = (await (await client.get("/api/v1/deliveries", headers=reader)).get_json())["deliveries"]
+    assert len(listed) == 1 and listed[0]["url"] is None
+    one = (await (await client.get(f"/api/v1/deliveries/{listed[0]['id']}", headers=reader)).get_json())["delivery"]
+    assert one["url"] is None and one["body"] is None
+
+    owner = (await (await client.get(f"/api/v1/deliveries/{listed[0]['id']}", headers=orgs.a.headers)).get_json())["delivery"]
+    assert owner["url"].endswith("token=SECRET") and "private words" in owner["body"]

@@ -84,3 +84,36 @@ def test_key_from_the_environment(tmp_path) -> None:
         with pytest.raises(CryptoError):
             create_app(Settings(data_dir=tmp_path, secret_key=bad), auto_migrate=False)
     assert "secret_key" not in repr(Settings(secret_key=key)) and key not in repr(Settings(secret_key=key))
+
+
+async def test_rotating_recovers_from_a_lost_key(settings: Settings, receiver: WebhookReceiver) -> None:
+    """With the key file gone, stored secrets no longer open: rotating must still work (it is
+    the way back), and the new secret then signs alone."""
+    async with running_server(settings) as server:
+        org = await make_org("Acme")
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            agent = await webhook_agent(http, org.headers, receiver)
+    (settings.data_dir / "secret.key").unlink()  # lost: the next start makes a new key
+    async with running_server(settings) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            rotated = await http.post(f"/api/v1/agents/{agent['id']}/rotate-secret", headers=org.headers)
+            assert rotated.status_code == 200, rotated.text
+            secret = rotated.json()["signing_secret"]
+            receiver.secrets = [secret]
+            conv = await conversation(http, org.headers, agent["id"])
+            await send(http, org.headers, conv["id"], "after the new key")
+            await receiver.wait_for(lambda r: len(r.received) == 1)
+            assert receiver.received[0].signed_with == [secret]
+
+
+def test_the_key_file_is_written_whole_and_shared(tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.crypto import load_key
+
+    settings = Settings(data_dir=tmp_path)
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: load_key(settings), range(8)))
+    assert len(keys) == 1 and len(next(iter(keys))) == 32
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["secret.key"]  # no temporary files left

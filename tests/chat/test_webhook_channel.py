@@ -98,3 +98,27 @@ async def test_malformed_webhook_url_is_422(client: Any, orgs: Orgs) -> None:
     agent = await make_agent(client, orgs.a.headers)
     response = await client.patch(f"/api/v1/agents/{agent['id']}", json={"test_webhook_url": "https://[zz"}, headers=orgs.a.headers)
     assert response.status_code == 422
+
+
+async def test_ip_literals_in_other_digit_forms_are_refused_at_send_time(receiver: WebhookReceiver) -> None:
+    """Full-width digits are an IP literal to aiohttp (which skips the resolver for it): the
+    send-time check reads the host the same way."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    channel = WebhookChannel(allow_private=False, timeout=2)
+    try:
+        result = await channel.deliver(_outbound(f"http://\uff11\uff12\uff17.\uff10.\uff10.\uff11:{port}/hook"))
+    finally:
+        await channel.close()
+    assert not result.ok and result.error is not None and result.error.startswith("refused:")
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["64:ff9b:1::a9fe:a9fe", "::ffff:0:7f00:1", "::7f00:1", "fec0::1", "64:ff9b::a00:1", "::ffff:10.0.0.1"],
+)
+def test_translated_and_site_local_ipv6_count_as_private(address: str) -> None:
+    from channels.webhook import _is_private
+
+    assert _is_private(address)
+    assert not _is_private("2606:4700:4700::1111")  # a global address stays allowed
