@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
     app.extensions["background"] = Background()
     app.extensions["rate_limits"] = {
         "login": RateLimiter(settings.login_attempts_per_minute),
+        # Per account from anywhere: guesses spread over many addresses still run out.
+        "login_account": RateLimiter(settings.login_attempts_per_minute * 5, window_seconds=600),
         "auth": RateLimiter(settings.auth_requests_per_minute),
     }
     # Domain modules add start/stop hooks here (outbox worker, realtime, ...).

@@ -20,6 +20,7 @@ class RateLimiter:
         self.limit = limit
         self.window = window_seconds
         self._counts: dict[str, tuple[float, int]] = {}
+        self._next_sweep = 0.0
 
     def hit(self, key: str) -> None:
         """Count one request for ``key``; raise 429 ``rate_limited`` past the limit."""
@@ -29,7 +30,9 @@ class RateLimiter:
             started, count = now, 0
         count += 1
         self._counts[key] = (started, count)
-        if len(self._counts) > 50_000:
+        if len(self._counts) > 50_000 and now >= self._next_sweep:
+            # At most once a window: with that many live keys a sweep every request would cost more.
+            self._next_sweep = now + self.window
             self._forget_expired(now)
         if count > self.limit:
             retry_after = max(1, math.ceil(self.window - (now - started)))

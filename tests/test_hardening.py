@@ -114,3 +114,20 @@ async def test_api_key_name_longer_than_200_is_422(client, orgs: Orgs) -> None:
     )
     assert response.status_code == 422
     assert "name" in (await response.get_json())["error"]["details"]
+
+
+async def test_login_guesses_spread_over_addresses_still_run_out(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, login_attempts_per_minute=2), auto_migrate=False)
+    async with app.test_app():
+        org = await make_org("Acme")
+        client = app.test_client()
+        wrong = {"email": org.owner_email, "password": "not it"}
+        codes = []
+        for n in range(6):  # 2 a minute from each address, 10 per 10 minutes for the account
+            for _ in range(2):
+                response = await client.post(
+                    "/api/v1/auth/login", json=wrong, scope_base={"client": (f"192.0.2.{n}", 40000)}
+                )
+                codes.append(response.status_code)
+        assert codes[:10] == [401] * 10
+        assert codes[10:] == [429, 429]

@@ -27,7 +27,9 @@ class AcceptInviteBody(Body):
 async def login() -> dict[str, Any]:
     rate_limit("auth", "")
     body = await parse_body(LoginBody)
-    rate_limit("login", body.email.strip().lower())
+    email = body.email.strip().lower()
+    rate_limit("login", email)
+    rate_limit("login_account", email, per_address=False)
     token, membership = await sessions.login(
         body.email, body.password,
         ttl_seconds=settings().session_ttl_seconds, organization_id=body.organization_id,

@@ -118,10 +118,11 @@ async def parse_body(model: type[M]) -> M:
         raise ValidationFailed(details=validation_details(exc)) from exc
 
 
-def rate_limit(bucket: str, key: str) -> None:
-    """Count this request against ``bucket`` for the client address (+ ``key``): 429 past it."""
+def rate_limit(bucket: str, key: str, *, per_address: bool = True) -> None:
+    """Count this request against ``bucket`` for the client address (+ ``key``), or for ``key``
+    alone: 429 past the limit."""
     limiter = current_app.extensions["rate_limits"][bucket]
-    limiter.hit(f"{request.remote_addr}|{key}")
+    limiter.hit(f"{request.remote_addr}|{key}" if per_address else key)
 
 
 def query_int(name: str, default: int, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
