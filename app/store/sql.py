@@ -116,10 +116,11 @@ class Dialect:
         return self.p(value)
 
     def index_sql(self, field_id: str) -> tuple[str, str]:
+        """The field's expression index, in the order ``asc`` sorts (PostgreSQL: nulls first)."""
         name = f"sx_{field_id.lower()}"
         return name, (
             f'CREATE INDEX IF NOT EXISTS "{name}" ON {ENTRIES} '
-            f"(table_id, {self.jv(field_id)}, id) WHERE deleted_at IS NULL"
+            f"(table_id, {self.asc(self.jv(field_id))}, id) WHERE deleted_at IS NULL"
         )
 
     def pair_index_sql(self, group_id: str, value_id: str) -> tuple[str, str]:
@@ -187,20 +188,6 @@ class PostgresDialect(Dialect):
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         return f"{self.p(value)}::timestamptz"
-
-    def index_sql(self, field_id: str) -> tuple[str, str]:
-        name = f"sx_{field_id.lower()}"
-        return name, (
-            f'CREATE INDEX IF NOT EXISTS "{name}" ON {ENTRIES} '
-            f"(table_id, {self.jv(field_id)} ASC NULLS FIRST, id) WHERE deleted_at IS NULL"
-        )
-
-    def pair_index_sql(self, group_id: str, value_id: str) -> tuple[str, str]:
-        name = f"sg_{group_id.lower()}_{value_id.lower()}"
-        return name, (
-            f'CREATE INDEX IF NOT EXISTS "{name}" ON {ENTRIES} '
-            f"(table_id, {self.jv(group_id)}, {self.jv(value_id)}) WHERE deleted_at IS NULL"
-        )
 
     def indexed_by(self, name: str) -> str:
         return ""

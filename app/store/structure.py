@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from ..auth import Principal, require_scope
 from ..errors import ValidationFailed
@@ -15,7 +15,7 @@ from ..ids import new_id
 from ..plans import enforce_limit
 from ..transactions import atomic
 from . import events, sql
-from .access import ENTRY_COLUMNS, get_database, get_field, get_table, org_tz, record, ts_param, update_rows, well_formed
+from .access import entry_batches, get_database, get_field, get_table, org_tz, ts_param, update_rows, well_formed
 from .computed import check_formula, dependents_of, recompute_table, search_text
 from .entries import PROPAGATION_DEPTH, count_entries, create_entries
 from .models import Database, Field, Table
@@ -345,21 +345,10 @@ async def _convert_values(
     tz = org_tz(principal)
     total = failed = 0
     examples: list[Any] = []
-    last = 0
     now = _now()
-    while True:
-        d = sql.dialect()
-        rows = await sql.read(
-            f"SELECT {ENTRY_COLUMNS} FROM store_entries WHERE table_id = {d.p(schema.table_id)} "
-            f"AND deleted_at IS NULL AND id > {d.p(last)} AND {d.jv(old.id)} IS NOT NULL ORDER BY id LIMIT 2000",
-            d.params,
-            time_limit=60,
-        )
-        if not rows:
-            break
+    async for recs in entry_batches(schema.table_id, where=_has_value(old.id)):
         updates = []
-        for rec in map(record, rows):
-            last = rec.pk
+        for rec in recs:
             value = rec.data.get(old.id)
             total += 1
             try:
@@ -463,22 +452,15 @@ async def update_field(principal: Principal, field_id: str, changes: dict[str, A
     return f
 
 
+def _has_value(field_id: str) -> Callable[[sql.Dialect], str]:
+    return lambda d: f"{d.jv(field_id)} IS NOT NULL"
+
+
 async def _drop_option_values(schema: TableSchema, f: Field, removed: set[str]) -> None:
-    last = 0
     now = _now()
-    while True:
-        d = sql.dialect()
-        rows = await sql.read(
-            f"SELECT {ENTRY_COLUMNS} FROM store_entries WHERE table_id = {d.p(schema.table_id)} AND deleted_at IS NULL "
-            f"AND id > {d.p(last)} AND {d.jv(f.id)} IS NOT NULL ORDER BY id LIMIT 2000",
-            d.params,
-            time_limit=60,
-        )
-        if not rows:
-            return
+    async for recs in entry_batches(schema.table_id, where=_has_value(f.id)):
         updates = []
-        for rec in map(record, rows):
-            last = rec.pk
+        for rec in recs:
             value = rec.data.get(f.id)
             data = dict(rec.data)
             if isinstance(value, list):
@@ -491,7 +473,8 @@ async def _drop_option_values(schema: TableSchema, f: Field, removed: set[str]) 
                 data.pop(f.id)
             if data != rec.data:
                 updates.append((rec.pk, data, search_text(schema, data), rec.last_edited_by, now))
-        await update_rows(updates)
+        if updates:
+            await update_rows(updates)
 
 
 async def delete_field(principal: Principal, field_id: str) -> None:
