@@ -58,7 +58,7 @@ def start_server(extra_env: dict[str, str] | None = None) -> Server:
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    cli = [sys.executable, "-m", "app.cli"]
+    cli = [sys.executable, "-m", "app.faces.cli"]
     out = subprocess.run(
         [*cli, "bootstrap", "--org", "Bench", "--email", "bench@example.com", "--password", "bench password 1", "--json"],
         env=env, cwd=ROOT, check=True, capture_output=True,

@@ -24,10 +24,10 @@ from typing import Any, Awaitable, Callable
 
 import httpx
 
-from app.auth import authenticate_token
-from app.config import Settings, load_settings
-from app.db import backend_of, init_db, migrate
-from app.pagination import encode_cursor
+from app.kernel.auth import authenticate_token
+from app.kernel.config import Settings, load_settings
+from app.kernel.db import backend_of, init_db, migrate
+from app.kernel.pagination import encode_cursor
 from app.services import accounts
 from app.store import entries, query, structure
 from app.store.query import _signature
@@ -283,7 +283,7 @@ async def main() -> None:
         )
 
     # --- bulk of 100 over HTTP (real hypercorn server on loopback)
-    from app.server import serve
+    from app.serving.server import serve
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

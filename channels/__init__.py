@@ -1,0 +1,55 @@
+"""Ways out of the machine: one adapter per channel, found by name.
+
+The outbox worker builds every registered channel at start (``build``) and hands each
+claimed item to the adapter named by its ``channel``. A factory returns ``None`` when its
+channel is not configured (no SMTP server, say): items for it wait and are retried.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from .base import Channel
+
+if TYPE_CHECKING:
+    from app.kernel.config import Settings
+
+__all__ = ["register", "build", "names"]
+
+Factory = Callable[["Settings"], "Channel | None"]
+_factories: dict[str, Factory] = {}
+
+
+def register(name: str, factory: Factory) -> None:
+    _factories[name] = factory
+
+
+def names() -> list[str]:
+    return sorted(_factories)
+
+
+def build(settings: "Settings") -> dict[str, Channel]:
+    built = {name: factory(settings) for name, factory in _factories.items()}
+    return {name: channel for name, channel in built.items() if channel is not None}
+
+
+def _webhook(settings: "Settings") -> Channel:
+    from .webhook import WebhookChannel
+
+    return WebhookChannel(
+        timeout=settings.webhook_timeout_seconds,
+        allow_private=settings.allow_private_webhooks,
+        max_connections=settings.outbox_concurrency,
+    )
+
+
+def _email(settings: "Settings") -> Channel | None:
+    if not settings.smtp_url:
+        return None
+    from .email import EmailChannel, parse_smtp_url
+
+    return EmailChannel(parse_smtp_url(settings.smtp_url, sender=settings.mail_from), timeout=settings.smtp_timeout_seconds)
+
+
+register("webhook", _webhook)
+register("email", _email)

@@ -1,4 +1,4 @@
-"""Signed HTTP POSTs: agent webhooks, callbacks, organization webhooks.
+"""The ``webhook`` channel: signed HTTP POSTs (agent webhooks, callbacks).
 
 Every request carries::
 
@@ -207,6 +207,7 @@ class WebhookChannel(Channel):
         resolver: AbstractResolver | None = None,
     ) -> None:
         self.allow_private = allow_private
+        self.timeout = timeout
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=max_connections,
@@ -224,14 +225,14 @@ class WebhookChannel(Channel):
             return int((time.perf_counter() - started) * 1000)
 
         try:
-            check_scheme(outbound.url)
+            check_scheme(outbound.target)
             # The host as aiohttp will read it: literals it connects to without the resolver
             # (full-width digits normalize to ASCII ones, for instance) are checked here.
-            host = yarl.URL(outbound.url).host or ""
+            host = yarl.URL(outbound.target).host or ""
             if not self.allow_private and is_ip_address(host) and _is_private(host):
                 raise UnsafeURL(f"host '{host}' is a private, loopback or link-local address")
         except UnsafeURL as exc:
-            return DeliveryResult(ok=False, status_code=None, latency_ms=elapsed(), error=f"refused: URL {exc}")
+            return DeliveryResult("failed", elapsed(), error=f"refused: URL {exc}")
         timestamp = str(int(time.time()))
         headers = {
             **outbound.headers,
@@ -244,31 +245,30 @@ class WebhookChannel(Channel):
             headers["X-Switchboard-Signature"] = signature_header(outbound.secrets, timestamp, outbound.body)
         try:
             async with self._session.post(
-                outbound.url, data=outbound.body, headers=headers, allow_redirects=False
+                outbound.target, data=outbound.body, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status
                 retry_after_header = response.headers.get("Retry-After")
                 answer = await _read_capped(response)
         except asyncio.TimeoutError:
-            return DeliveryResult(ok=False, status_code=None, latency_ms=elapsed(), error="timeout: no response in time", retryable=True)
+            return DeliveryResult("retry", elapsed(), error="timeout: no response in time")
         except (aiohttp.InvalidURL, ValueError) as exc:  # retrying won't help
-            return DeliveryResult(ok=False, status_code=None, latency_ms=elapsed(), error=f"request error: invalid URL {exc}")
+            return DeliveryResult("failed", elapsed(), error=f"request error: invalid URL {exc}")
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, RefusedAddress):  # re-pointed inside the network
-                return DeliveryResult(ok=False, status_code=None, latency_ms=elapsed(), error=f"refused: URL {exc.os_error}")
-            return DeliveryResult(ok=False, status_code=None, latency_ms=elapsed(), error=f"connection error: {exc}", retryable=True)
+                return DeliveryResult("failed", elapsed(), error=f"refused: URL {exc.os_error}")
+            return DeliveryResult("retry", elapsed(), error=f"connection error: {exc}")
         except (aiohttp.ClientError, OSError) as exc:
-            return DeliveryResult(ok=False, status_code=None, latency_ms=elapsed(), error=f"connection error: {exc or type(exc).__name__}", retryable=True)
+            return DeliveryResult("retry", elapsed(), error=f"connection error: {exc or type(exc).__name__}")
         if 200 <= status < 300:
-            return DeliveryResult(ok=True, status_code=status, latency_ms=elapsed())
+            return DeliveryResult("delivered", elapsed(), status_code=status)
         retryable = status >= 500 or status in _RETRYABLE_STATUS
         excerpt = answer[:ERROR_EXCERPT_CHARS].decode("utf-8", "replace").strip()
         return DeliveryResult(
-            ok=False,
+            "retry" if retryable else "failed",
+            elapsed(),
             status_code=status,
-            latency_ms=elapsed(),
             error=f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}",
-            retryable=retryable,
             retry_after=_retry_after(retry_after_header) if retryable else None,
         )
 

@@ -20,9 +20,9 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from app import create_app
-from app.config import Settings
-from app.db import migrate
+from app.serving.app import create_app
+from app.kernel.config import Settings
+from app.kernel.db import migrate
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -230,7 +230,7 @@ def free_socket() -> socket.socket:
 @pytest.fixture
 async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     """The real ASGI app under hypercorn on an ephemeral loopback port, in this event loop."""
-    from app.server import serve
+    from app.serving.server import serve
 
     sock = free_socket()
     port = sock.getsockname()[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.auth import SCOPES
+from app.kernel.auth import SCOPES
 from app.models.core import ApiKey
 from tests.conftest import Orgs, add_member
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.errors import AUTH_MESSAGE
+from app.kernel.errors import AUTH_MESSAGE
 from app.models.core import ApiKey, Session
-from app.timefmt import utcnow
+from app.kernel.timefmt import utcnow
 from tests.conftest import Orgs, add_member, login
 
 

@@ -15,7 +15,7 @@ def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "app.faces.cli", *args], env=env, capture_output=True, text=True, timeout=60
     )
 
 

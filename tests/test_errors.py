@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Quart
 
-from app.errors import AUTH_MESSAGE
+from app.kernel.errors import AUTH_MESSAGE
 from tests.conftest import Orgs
 
 

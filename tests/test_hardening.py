@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from app import create_app
-from app.config import Settings
-from app.errors import AUTH_MESSAGE
+from app.serving.app import create_app
+from app.kernel.config import Settings
+from app.kernel.errors import AUTH_MESSAGE
 from tests.conftest import Orgs, make_org
 from tests.test_errors import assert_envelope
 

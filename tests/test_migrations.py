@@ -12,8 +12,8 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 from tortoise import Tortoise, connections
 
-from app.config import Settings
-from app.db import migrate, tortoise_config
+from app.kernel.config import Settings
+from app.kernel.db import migrate, tortoise_config
 
 EXPECTED_TABLES = {"organizations", "users", "memberships", "sessions", "api_keys"}
 
@@ -35,7 +35,7 @@ def test_cli_migrate_on_an_empty_sqlite_database(tmp_path: Path) -> None:
     env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path / "fresh")}
     env.pop("DATABASE_URL", None)
     for _ in range(2):  # the second run finds nothing to do
-        result = subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run([sys.executable, "-m", "app.faces.cli", "migrate"], env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
     import asyncio
 
@@ -70,7 +70,7 @@ def test_models_have_no_unmigrated_changes(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
     before = sorted(p.name for p in (root / "migrations").rglob("*.py"))
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "makemigrations", "--name", "probe"],
+        [sys.executable, "-m", "app.faces.cli", "makemigrations", "--name", "probe"],
         env=env, capture_output=True, text=True, timeout=60, cwd=root,
     )
     after = sorted(p.name for p in (root / "migrations").rglob("*.py"))

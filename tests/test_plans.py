@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.plans import load_plans
+from app.kernel.plans import load_plans
 from app.services.accounts import set_plan
 from tests.conftest import Orgs
 

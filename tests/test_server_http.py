@@ -43,8 +43,8 @@ async def test_keep_alive_responses_arrive_whole_and_in_order(live_server: LiveS
 def test_the_server_runs_on_uvloop_unless_turned_off(tmp_path) -> None:
     import uvloop
 
-    from app.config import Settings, load_settings
-    from app.server import run
+    from app.kernel.config import Settings, load_settings
+    from app.serving.server import run
 
     async def loop_type() -> type:
         return type(asyncio.get_running_loop())
@@ -62,8 +62,8 @@ def test_a_serving_process_freezes_its_startup_heap(tmp_path) -> None:
 
     script = (
         "import asyncio, gc, pathlib, socket\n"
-        "from app.config import Settings\n"
-        "from app.server import serve\n"
+        "from app.kernel.config import Settings\n"
+        "from app.serving.server import serve\n"
         "async def main():\n"
         "    stop = asyncio.Event()\n"
         "    sock = socket.socket(); sock.bind(('127.0.0.1', 0)); sock.listen(8)\n"

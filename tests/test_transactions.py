@@ -3,7 +3,7 @@
 import pytest
 
 from app.models.core import Organization
-from app.transactions import atomic, on_commit
+from app.kernel.transactions import atomic, on_commit
 
 
 async def test_callbacks_run_after_commit_only(app) -> None:

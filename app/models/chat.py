@@ -10,7 +10,7 @@ from tortoise.models import Model
 if TYPE_CHECKING:
     from .core import Organization, User
 
-__all__ = ["Agent", "Conversation", "Message", "OutboxItem", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
+__all__ = ["Agent", "Conversation", "Message", "OutboxItem", "OutboxHold", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
 
 PROTOCOLS = ("webhook", "custom")
 ROLES = ("user", "assistant", "system")
@@ -85,26 +85,30 @@ class Message(Model):
 
 
 class OutboxItem(Model):
-    """One outbound HTTP call (a delivery): written in the transaction that caused it.
+    """One delivery to somewhere outside: written in the transaction that caused it.
 
-    Generic on purpose: agent webhooks, interactive callbacks and organization webhooks all
-    queue here. ``secret_ref`` names who signs (e.g. ``agent:agt_...``), resolved at send time
-    so a rotated secret applies to queued deliveries too. Items that share an
+    Generic on purpose: ``channel`` names the adapter in ``channels/`` that sends it
+    (webhook, email ...), ``target`` is where it goes as that channel reads it (a URL, an
+    address). ``secret_ref`` names who signs and may re-point it (e.g. ``agent:agt_...``),
+    resolved at send time so a rotated secret applies to queued deliveries too; while a row of
+    ``outbox_holds`` carries the item's ``hold_key`` it is held. Items that share an
     ``ordering_key`` go out one at a time in ``ordering_seq`` order.
     """
 
     id = fields.CharField(max_length=32, primary_key=True)
     organization_id = fields.CharField(max_length=32, db_index=True)
-    kind = fields.CharField(max_length=32)  # agent_webhook | callback | org_webhook ...
+    channel = fields.CharField(max_length=16, default="webhook")
+    kind = fields.CharField(max_length=32)  # what it is: agent_webhook | invitation | password_reset ...
     event = fields.CharField(max_length=64)
-    url = fields.CharField(max_length=2048)
+    target = fields.CharField(max_length=2048)
     body = fields.TextField()  # the exact bytes sent on every attempt
     headers: fields.Field[dict[str, str]] = fields.JSONField(default=dict)
     secret_ref = fields.CharField(max_length=80, null=True)
+    hold_key = fields.CharField(max_length=80, null=True)
     ordering_key = fields.CharField(max_length=80)
     ordering_seq = fields.BigIntField(default=0)
-    # pending -> delivering -> succeeded | failed. A "delivering" row whose next_attempt_at
-    # has passed belongs to a worker that died: it is due again.
+    # pending -> delivering -> succeeded | failed | cancelled. A "delivering" row whose
+    # next_attempt_at has passed belongs to a worker that died: it is due again.
     status = fields.CharField(max_length=16, default="pending")
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
@@ -127,13 +131,24 @@ class OutboxItem(Model):
         )
 
 
+class OutboxHold(Model):
+    """While a row names a ``hold_key``, the outbox items carrying it wait (not claimed, no
+    attempts spent). The service that owns the key adds and removes it."""
+
+    key = fields.CharField(max_length=80, primary_key=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "outbox_holds"
+
+
 class DeliveryAttempt(Model):
     id = fields.BigIntField(primary_key=True)
     delivery: fields.ForeignKeyRelation[OutboxItem] = fields.ForeignKeyField(
         "chat.OutboxItem", related_name="attempt_log", on_delete=fields.CASCADE
     )
     number = fields.IntField()
-    outcome = fields.CharField(max_length=16)  # succeeded | retry | failed
+    outcome = fields.CharField(max_length=16)  # succeeded | retry | failed | gone
     status_code = fields.IntField(null=True)
     latency_ms = fields.IntField()
     error = fields.TextField(null=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..auth import SCOPES, Principal
-from ..errors import Conflict, ValidationFailed
-from ..ids import new_id
+from ..kernel.auth import SCOPES, Principal
+from ..kernel.errors import Conflict, ValidationFailed
+from ..kernel.ids import new_id
 from ..models.core import Membership, Organization, User
-from ..plans import get_plan
-from ..security import hash_password
-from ..transactions import atomic
+from ..kernel.plans import get_plan
+from ..kernel.hashing import hash_password
+from ..kernel.transactions import atomic
 from . import api_keys
 from .validation import check_name, check_password, normalize_email
 

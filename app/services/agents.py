@@ -8,15 +8,15 @@ from typing import Any
 
 from channels.webhook import UnsafeURL, check_url
 
-from .. import crypto, outbox
-from ..auth import Principal, require_scope
-from ..errors import NotFound, ValidationFailed
-from ..ids import new_id, new_secret
+from .. import outbox
+from ..kernel import crypto
+from ..kernel.auth import Principal, require_scope
+from ..kernel.errors import NotFound, ValidationFailed
+from ..kernel.ids import new_id, new_secret
+from ..kernel.plans import enforce_limit
+from ..kernel.timefmt import utcnow
+from ..kernel.transactions import atomic
 from ..models.chat import PROTOCOLS, Agent, OutboxItem
-from ..outbox import Recipient, register_recipient_resolver
-from ..plans import enforce_limit
-from ..timefmt import utcnow
-from ..transactions import atomic
 
 __all__ = [
     "create_agent",
@@ -29,6 +29,7 @@ __all__ = [
     "delivery_url",
     "may_see_urls",
     "encrypt_stored_secrets",
+    "outbox_key",
     "SECRET_OVERLAP",
     "UNSET",
 ]
@@ -45,6 +46,12 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+
+
+def outbox_key(agent_id: str) -> str:
+    """The ``secret_ref`` and ``hold_key`` of the agent's deliveries: it signs them, and
+    while it is disabled they are held."""
+    return f"agent:{agent_id}"
 
 
 def _new_signing_secret() -> str:
@@ -115,17 +122,20 @@ async def create_agent(
     await enforce_limit(org.plan, "agents", lambda: Agent.filter(organization_id=org.id).count())
     secret = _new_signing_secret()
     agent_id = new_id("agent")
-    agent = await Agent.create(
-        id=agent_id,
-        organization=org,
-        name=name,
-        protocol=protocol,
-        webhook_url=webhook_url,
-        test_webhook_url=test_webhook_url,
-        enabled=enabled,
-        config=_check_config(config or {}),
-        signing_secret=_seal(agent_id, secret),
-    )
+    async with atomic():
+        agent = await Agent.create(
+            id=agent_id,
+            organization=org,
+            name=name,
+            protocol=protocol,
+            webhook_url=webhook_url,
+            test_webhook_url=test_webhook_url,
+            enabled=enabled,
+            config=_check_config(config or {}),
+            signing_secret=_seal(agent_id, secret),
+        )
+        if not enabled:
+            await outbox.hold(outbox_key(agent_id))
     return agent, secret
 
 
@@ -179,7 +189,7 @@ async def update_agent(
             raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     if test_webhook_url is not UNSET:
         agent.test_webhook_url = await _check_url("test_webhook_url", test_webhook_url, allow_private_webhooks)
-    reenabled = enabled is True and not agent.enabled
+    was_enabled = agent.enabled
     if enabled is not None:
         agent.enabled = enabled
     if test_mode is not None:
@@ -190,12 +200,11 @@ async def update_agent(
         agent.config = {**agent.config, **_check_config(config)}
     async with atomic():
         await agent.save()
-        if reenabled:
-            # Held deliveries go out now, with a fresh retry window: time spent disabled
-            # must not count against them.
-            now = utcnow()
-            await OutboxItem.filter(agent_id=agent.id, status="pending").update(window_start=now, next_attempt_at=now)
-            await outbox.after_commit()
+        # A disabled agent's deliveries wait; they go out when it is enabled again.
+        if was_enabled and not agent.enabled:
+            await outbox.hold(outbox_key(agent.id))
+        elif agent.enabled and not was_enabled:
+            await outbox.release(outbox_key(agent.id))
     return agent
 
 
@@ -209,6 +218,7 @@ async def delete_agent(principal: Principal, agent_id: str) -> None:
         await OutboxItem.filter(agent_id=agent.id, status__in=("pending", "delivering")).update(
             status="cancelled", last_error="cancelled: the agent was deleted", completed_at=now, updated_at=now
         )
+        await outbox.release(outbox_key(agent.id))
         await agent.delete()
 
 
@@ -252,21 +262,20 @@ def delivery_url(agent: Agent) -> str | None:
     return agent.webhook_url
 
 
-async def _resolve_agents(agent_ids: list[str]) -> dict[str, Recipient]:
+async def _resolve_agents(agent_ids: list[str]) -> dict[str, outbox.Recipient]:
     """The outbox asks at every attempt: current secrets and URL (an agent that is gone is
     absent, so its deliveries are cancelled)."""
     now = utcnow()
-    out: dict[str, Recipient] = {}
+    out: dict[str, outbox.Recipient] = {}
     for a in await Agent.filter(id__in=agent_ids):
         url = delivery_url(a)
-        urls = {"agent_webhook": url} if url else {}
         try:
-            out[a.id] = Recipient(secrets=signing_secrets(a, now), urls=urls)
+            out[a.id] = outbox.Recipient(secrets=signing_secrets(a, now), target=url)
         except crypto.CryptoError:
             # A key problem is the operator's to fix: retry later rather than send unsigned.
             log.error("agent %s: its signing secret does not decrypt; check SWITCHBOARD_SECRET_KEY", a.id)
-            out[a.id] = Recipient(
-                secrets=(), urls=urls, error="signing secret cannot be decrypted (check SWITCHBOARD_SECRET_KEY)"
+            out[a.id] = outbox.Recipient(
+                target=url, error="signing secret cannot be decrypted (check SWITCHBOARD_SECRET_KEY)"
             )
     return out
 
@@ -282,4 +291,4 @@ async def encrypt_stored_secrets() -> int:
     return done
 
 
-register_recipient_resolver("agent", _resolve_agents)
+outbox.register_resolver("agent", _resolve_agents)

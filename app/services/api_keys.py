@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..auth import SCOPES, Principal, require_admin
-from ..errors import NotFound, ValidationFailed
-from ..ids import new_id, new_secret
+from ..kernel.auth import SCOPES, Principal, require_admin
+from ..kernel.errors import NotFound, ValidationFailed
+from ..kernel.ids import new_id, new_secret
 from ..models.core import ApiKey, Organization, User
-from ..plans import enforce_limit
-from ..security import hash_token
-from ..transactions import atomic
+from ..kernel.plans import enforce_limit
+from ..kernel.hashing import hash_token
+from ..kernel.transactions import atomic
 from .validation import check_name
 
 __all__ = ["create_key", "create_key_record", "list_keys", "update_key", "delete_key"]

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import realtime
-from ..auth import Principal, require_scope
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..ids import new_id
+from ..events import bus
+from ..events.payloads import conversation_json
+from ..kernel.auth import Principal, require_scope
+from ..kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..kernel.ids import new_id
 from ..models.chat import Agent, Conversation
 from ..models.core import Membership
-from ..pagination import newest_first, next_page
-from ..transactions import atomic
+from ..kernel.pagination import newest_first, next_page
+from ..kernel.transactions import atomic
 from .agents import find_agent
 
 __all__ = [
@@ -26,28 +27,12 @@ __all__ = [
     "access_conversation",
     "recent_conversations",
     "ensure_enabled",
-    "conversation_payload",
 ]
 
 
 def ensure_enabled(agent: Agent) -> None:
     if not agent.enabled:
         raise Conflict("This agent is disabled.", code="agent_disabled", details={"agent_id": agent.id})
-
-
-def conversation_payload(conv: Conversation) -> dict[str, Any]:
-    from ..timefmt import iso
-
-    return {
-        "id": conv.id,
-        "user_id": conv.user_id,  # type: ignore[attr-defined]
-        "agent_id": conv.agent_id,  # type: ignore[attr-defined]
-        "title": conv.title,
-        "status": conv.status,
-        "last_seq": conv.last_seq,
-        "created_at": iso(conv.created_at),
-        "updated_at": iso(conv.updated_at),
-    }
 
 
 async def create_conversation(
@@ -85,10 +70,8 @@ async def create_conversation(
             user_id=owner_id,
             title=title,
         )
-        await realtime.emit_on_commit(
-            "conversation.created",
-            [realtime.user_room(owner_id), realtime.org_room(principal.org_id)],
-            conversation_payload(conv),
+        await bus.emit_on_commit(
+            "conversation.created", [bus.user_room(owner_id), bus.org_room(principal.org_id)], conversation_json(conv)
         )
     return conv
 

@@ -1,14 +1,20 @@
-"""The delivery log: list and inspect outbox items with their attempts; retry one by hand."""
+"""The delivery log: list and inspect outbox items with their attempts; retry one by hand.
+A delivery of a conversation that fails for good is announced to it (``delivery.failed``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from channels.base import DeliveryResult
+
 from .. import outbox
-from ..auth import Principal, require_admin, require_scope
-from ..errors import Conflict, NotFound, ValidationFailed
-from ..models.chat import DeliveryAttempt, OutboxItem
-from ..pagination import newest_first, next_page
-from ..timefmt import utcnow
-from ..transactions import on_commit
+from ..events import bus
+from ..events.payloads import delivery_failed
+from ..kernel.auth import Principal, require_admin, require_scope
+from ..kernel.errors import Conflict, NotFound, ValidationFailed
+from ..kernel.pagination import newest_first, next_page
+from ..kernel.timefmt import utcnow
+from ..models.chat import Conversation, DeliveryAttempt, OutboxItem
 
 __all__ = ["list_deliveries", "get_delivery", "retry_delivery", "STATUSES", "ATTEMPT_LOG_LIMIT"]
 
@@ -73,10 +79,22 @@ async def retry_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
     )
     if not updated:
         raise Conflict("This delivery is already queued.", code="delivery_in_progress")
-    await on_commit(_wake)
+    await outbox.wake_after_commit()
     await item.refresh_from_db()
     return item
 
 
-async def _wake() -> None:
-    outbox.wake()
+async def _announce_failure(item: dict[str, Any], result: DeliveryResult) -> None:
+    conversation_id = item.get("conversation_id")
+    if not conversation_id:
+        return
+    owner = await Conversation.filter(id=conversation_id).values_list("user_id", flat=True)
+    if owner:
+        await bus.emit_on_commit(
+            "delivery.failed",
+            bus.conversation_rooms(conversation_id, str(owner[0])),
+            delivery_failed(item, status_code=result.status_code, error=result.error, failed_at=utcnow()),
+        )
+
+
+outbox.on_failed(_announce_failure)

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
 
-from ..auth import Principal, require_scope
-from ..errors import AuthenticationRequired, Conflict, Forbidden, NotFound, ValidationFailed
-from ..ids import new_id, new_secret
+from ..kernel.auth import Principal, require_scope
+from ..kernel.errors import AuthenticationRequired, Conflict, Forbidden, NotFound, ValidationFailed
+from ..kernel.ids import new_id, new_secret
 from ..models.core import Membership, User
-from ..plans import enforce_limit
-from ..security import hash_password, hash_token, verify_password
-from ..timefmt import utcnow
-from ..transactions import atomic
+from ..kernel.plans import enforce_limit
+from ..kernel.hashing import hash_password, hash_token, verify_password
+from ..kernel.timefmt import utcnow
+from ..kernel.transactions import atomic
 from .validation import check_password, normalize_email
 
 __all__ = ["list_members", "invite_member", "accept_invite", "remove_member", "get_member"]

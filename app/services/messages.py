@@ -18,15 +18,18 @@ from typing import Any, Awaitable, Callable
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
-from .. import outbox, realtime, sqlite_direct
-from ..auth import Principal, require_scope
-from ..db import placeholders as _placeholders
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..ids import new_id
+from .. import outbox
+from ..events import bus
+from ..events.payloads import message_created, message_json
+from ..kernel import sqlite_direct
+from ..kernel.auth import Principal, require_scope
+from ..kernel.db import insert_sql, placeholders as _placeholders
+from ..kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..kernel.ids import new_id
+from ..kernel.timefmt import utcnow
+from ..kernel.transactions import atomic, in_atomic
 from ..models.chat import Message
-from ..timefmt import iso, utcnow
-from ..transactions import atomic, in_atomic
-from . import typing as typing_service
+from . import typing_indicators as typing_service
 from . import usage
 from .conversations import access_conversation
 
@@ -34,14 +37,12 @@ __all__ = [
     "send_user_message",
     "originate",
     "list_messages",
-    "message_payload",
     "MessagePage",
     "MAX_CONTENT",
     "SYNC_LIMIT",
 ]
 
 MAX_CONTENT = 32_768
-MAX_PAGE = 200
 SYNC_LIMIT = 500
 
 
@@ -111,19 +112,6 @@ class MessagePage:
     last_seq: int
 
 
-def message_payload(m: Message) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "conversation_id": m.conversation_id,  # type: ignore[attr-defined]
-        "seq": m.seq,
-        "role": m.role,
-        "content": m.content,
-        "user_id": m.user_id,  # type: ignore[attr-defined]
-        "external_message_id": m.external_message_id,
-        "created_at": iso(m.created_at),
-    }
-
-
 def _check_content(content: str) -> str:
     if not isinstance(content, str) or not content.strip():
         raise ValidationFailed(details={"content": ["must not be empty"]})
@@ -166,23 +154,17 @@ async def _store(
     if role == "user" and target.agent_protocol == "webhook":
         url = target.test_webhook_url if target.test_mode and target.test_webhook_url else target.webhook_url
         if url:
-            delivery = outbox.build_row(
+            event = message_created(Message._init_from_db(**row), agent_id=target.agent_id, user_email=user_email)
+            delivery = outbox.row(
                 organization_id=target.organization_id,
+                channel="webhook",
                 kind="agent_webhook",
                 event="message.created",
-                url=url,
-                payload={
-                    "event": "message.created",
-                    "conversationId": conv_id,
-                    "messageId": row["id"],
-                    "agentId": target.agent_id,
-                    "content": content,
-                    "userId": user_id,
-                    "userEmail": user_email,
-                    "timestamp": iso(now),
-                },
+                target=url,
+                payload=event.webhook,
                 ordering_key=conv_id,
                 secret_ref=f"agent:{target.agent_id}",
+                hold_key=f"agent:{target.agent_id}",
                 agent_id=target.agent_id,
                 conversation_id=conv_id,
                 message_id=row["id"],
@@ -210,9 +192,9 @@ async def _commit(
     row["seq"] = seq
     message = Message._init_from_db(**row)  # stored: a saved instance, built without validation
     if delivery is not None:
-        await outbox.after_commit()
-    await realtime.emit_on_commit(
-        "message.created", realtime.conversation_rooms(target.conversation_id, target.owner_id), message_payload(message)
+        await outbox.wake_after_commit()
+    await bus.emit_on_commit(
+        "message.created", bus.conversation_rooms(target.conversation_id, target.owner_id), message_json(message)
     )
     target.last_seq = seq
     if clears_typing:
@@ -234,12 +216,11 @@ async def _write(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
         if not bumped:  # deleted since it was read (its agent was deleted meanwhile)
             raise NotFound("Conversation not found.")
         seq = int(bumped[0]["last_seq"])
-        for table, values in (("messages", {**row, "seq": seq}), ("outbox", delivery)):
-            if values is not None:
-                if table == "outbox":
-                    values["ordering_seq"] = seq
-                sql, params = outbox.insert_sql(table, values)
-                await conn.execute_query(_placeholders(dialect, sql), params)
+        sql, params = insert_sql("messages", {**row, "seq": seq})
+        await conn.execute_query(_placeholders(dialect, sql), params)
+        if delivery is not None:
+            delivery["ordering_seq"] = seq
+            await outbox.write(conn.execute_query, delivery, dialect=dialect)
     return seq
 
 
@@ -249,12 +230,11 @@ def _insert_sqlite(db: sqlite3.Connection, rows: tuple[dict[str, Any], dict[str,
     if bumped is None:  # deleted since it was read (its agent was deleted meanwhile)
         raise NotFound("Conversation not found.")
     seq = int(bumped[0])
-    sql, params = outbox.insert_sql("messages", {**row, "seq": seq})
+    sql, params = insert_sql("messages", {**row, "seq": seq})
     db.execute(sql, params)
     if delivery is not None:
         delivery["ordering_seq"] = seq
-        sql, params = outbox.insert_sql("outbox", delivery)
-        db.execute(sql, params)
+        outbox.write(db.execute, delivery)
     return seq
 
 

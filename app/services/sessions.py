@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..auth import SESSION_PREFIX, Principal
-from ..errors import AuthenticationRequired
-from ..ids import new_id, new_secret
+from ..kernel.auth import SESSION_PREFIX, Principal
+from ..kernel.errors import AuthenticationRequired
+from ..kernel.ids import new_id, new_secret
 from ..models.core import Membership, Session, User
-from ..security import hash_token, verify_password
-from ..timefmt import utcnow
+from ..kernel.hashing import hash_token, verify_password
+from ..kernel.timefmt import utcnow
 
 __all__ = ["login", "logout", "open_session"]
 

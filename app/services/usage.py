@@ -6,8 +6,8 @@ from datetime import datetime, time, timezone
 
 from ..models.chat import Message
 from ..models.core import Organization
-from ..plans import enforce_limit
-from ..timefmt import utcnow
+from ..kernel.plans import enforce_limit
+from ..kernel.timefmt import utcnow
 
 __all__ = ["check_messages_per_day", "messages_today"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import ValidationFailed
+from ..kernel.errors import ValidationFailed
 
 __all__ = ["normalize_email", "check_password", "check_name", "EMAIL_RE"]
 

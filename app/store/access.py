@@ -15,8 +15,8 @@ import orjson
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
-from ..auth import Principal, require_scope
-from ..errors import NotFound
+from ..kernel.auth import Principal, require_scope
+from ..kernel.errors import NotFound
 from . import sql
 from .models import Database, Field, Table
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from ..errors import ValidationFailed
+from ..kernel.errors import ValidationFailed
 from ..models.core import Membership
 from .access import EntryRecord, entry_batches, fetch_entries
 from .models import Field, Table

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
 
-from ..auth import Principal
-from ..errors import NotFound, SwitchboardError, ValidationFailed
-from ..ids import new_sortable_ids
+from ..kernel.auth import Principal
+from ..kernel.errors import NotFound, SwitchboardError, ValidationFailed
+from ..kernel.ids import new_sortable_ids
 from ..models.core import Membership
-from ..plans import enforce_limit
-from ..transactions import atomic
+from ..kernel.plans import enforce_limit
+from ..kernel.transactions import atomic
 from . import events, sql
 from .access import (
     ENTRY_COLUMNS,

@@ -12,9 +12,9 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from ..auth import Principal
-from ..errors import NotFound, ValidationFailed
-from ..transactions import atomic
+from ..kernel.auth import Principal
+from ..kernel.errors import NotFound, ValidationFailed
+from ..kernel.transactions import atomic
 from . import sql
 from .access import fetch_entry, get_table, ts_param
 

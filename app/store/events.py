@@ -16,7 +16,7 @@ Handlers subscribe to one of two phases:
 * ``after_commit`` (the default) runs once the transaction has committed, never for a write
   that rolled back. Its exceptions are logged; the write stands.
 
-    from app.store import events
+    from . import events
     events.subscribe(write_outbox_rows, phase=events.IN_TRANSACTION)
     events.subscribe(notify_listeners)          # async def notify_listeners(event) -> None
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Literal, Union
 
-from ..transactions import in_atomic, on_commit
+from ..kernel.transactions import in_atomic, on_commit
 
 __all__ = [
     "EntryChanged",

@@ -1,6 +1,6 @@
 """Formula fields: parse once, evaluate per entry.
 
-    from app.store.formula import parse, evaluate, FormulaSyntaxError, FormulaValueError
+    from .formula import parse, evaluate, FormulaSyntaxError, FormulaValueError
     f = parse('IF({Score} >= 90, "A", "B")')      # FormulaSyntaxError(message, position)
     f.references   -> frozenset({"Score"});  f.uses_now -> False
     evaluate(f, {"Score": 93}, now=now_utc, tz=ZoneInfo("Europe/Paris"))  -> "A"
@@ -62,8 +62,8 @@ from functools import lru_cache
 from typing import Any, Union
 from zoneinfo import ZoneInfo
 
-from app.store import formula_dates as dates
-from app.store.formula_syntax import (
+from . import formula_dates as dates
+from .formula_syntax import (
     ADD_UNITS,
     DIFF_UNITS,
     FUNCTIONS,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field as dataclass_field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.errors import ValidationFailed
+from ..kernel.errors import ValidationFailed
 
 __all__ = [
     "MAX_CHARACTERS",

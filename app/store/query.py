@@ -17,9 +17,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..auth import Principal, require_scope
-from ..errors import NotFound, ValidationFailed
-from ..pagination import decode_cursor, encode_cursor
+from ..kernel.auth import Principal, require_scope
+from ..kernel.errors import NotFound, ValidationFailed
+from ..kernel.pagination import decode_cursor, encode_cursor
 from . import sql
 from .access import ENTRY_COLUMNS, EntryRecord, as_datetime, get_table, org_tz, records, ts_param
 from .computed import plan_for, recompute_table
@@ -456,7 +456,7 @@ async def refresh_time_formulas(principal: Principal, table: Table, schema: Tabl
     today = datetime.now(timezone.utc).astimezone(tz).date().isoformat()
     if table.computed_day == today:
         return False
-    from ..transactions import atomic
+    from ..kernel.transactions import atomic
 
     async with atomic():
         await recompute_table(schema, principal.org_id, tz)

@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..errors import ValidationFailed
+from ..kernel.errors import ValidationFailed
 from .models import Field, Table
 
 __all__ = ["TableSchema", "load_schema", "cached_schema", "field_not_found", "COMPUTED_TYPES", "SYSTEM_FIELDS"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..timefmt import iso
+from ..kernel.timefmt import iso
 from .access import EntryRecord
 from .models import Database, Field
 from .schema import TableSchema

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from tortoise import connections
 
-from ..errors import BadRequest, InternalError
+from ..kernel.errors import BadRequest, InternalError
 
 __all__ = [
     "FIELD_ID_RE",

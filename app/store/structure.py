@@ -9,13 +9,22 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ..auth import Principal, require_scope
-from ..errors import ValidationFailed
-from ..ids import new_id
-from ..plans import enforce_limit
-from ..transactions import atomic
+from ..kernel.auth import Principal, require_scope
+from ..kernel.errors import ValidationFailed
+from ..kernel.ids import new_id
+from ..kernel.plans import enforce_limit
+from ..kernel.transactions import atomic
 from . import events, sql
-from .access import entry_batches, get_database, get_field, get_table, org_tz, ts_param, update_rows, well_formed
+from .access import (
+    entry_batches,
+    get_database,
+    get_field,
+    get_table,
+    org_tz,
+    ts_param,
+    update_rows,
+    well_formed,
+)
 from .computed import check_formula, dependents_of, recompute_table, search_text
 from .entries import PROPAGATION_DEPTH, count_entries, create_entries
 from .models import Database, Field, Table
@@ -180,7 +189,7 @@ async def list_tables(
     if db is None:
         db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None) if well_formed(database_id) else None
         if db is None:
-            from ..errors import NotFound
+            from ..kernel.errors import NotFound
 
             raise NotFound("Database not found.")
     q = Table.filter(database_id=db.id, deleted_at=None)
@@ -196,7 +205,7 @@ async def create_table(principal: Principal, database_id: str, name: Any) -> Tab
     require_scope(principal, "data.tables:write")
     db = await Database.get_or_none(id=database_id, organization_id=principal.org_id, deleted_at=None) if well_formed(database_id) else None
     if db is None:
-        from ..errors import NotFound
+        from ..kernel.errors import NotFound
 
         raise NotFound("Database not found.")
     name = _name(name)
@@ -216,7 +225,7 @@ async def create_table(principal: Principal, database_id: str, name: Any) -> Tab
             )
         # The seed's three empty entries, as many as the entries limit still allows.
         room = DEFAULT_ENTRIES
-        from ..plans import get_plan
+        from ..kernel.plans import get_plan
 
         limit = get_plan(principal.organization.plan).limits.get("entries")
         if limit is not None:

@@ -27,8 +27,8 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-from ..errors import ValidationFailed
-from ..ids import new_id
+from ..kernel.errors import ValidationFailed
+from ..kernel.ids import new_id
 from .models import Field
 from .schema import COMPUTED_TYPES, options_of
 

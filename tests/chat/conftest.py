@@ -10,7 +10,7 @@ import httpx
 import pytest
 import socketio
 
-from app.config import Settings
+from app.kernel.config import Settings
 from tests.conftest import LiveServer, Orgs, _wait_until_healthy, free_socket, make_org
 from tests.fakes.webhook_receiver import WebhookReceiver
 
@@ -18,7 +18,7 @@ from tests.fakes.webhook_receiver import WebhookReceiver
 @asynccontextmanager
 async def running_server(settings: Settings) -> AsyncIterator[LiveServer]:
     """Like ``live_server``, but startable more than once in a test (restart scenarios)."""
-    from app.server import serve
+    from app.serving.server import serve
 
     sock = free_socket()
     port = sock.getsockname()[1]

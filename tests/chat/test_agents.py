@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.config import Settings
+from app.kernel.config import Settings
 from tests.chat.helpers import make_agent, make_conversation
 from tests.conftest import Orgs, add_member
 
@@ -115,7 +115,7 @@ async def test_rotate_secret_keeps_old_one_for_a_day(client, orgs: Orgs) -> None
 
 
 async def test_private_webhook_urls_are_refused_unless_allowed(settings: Settings) -> None:
-    from app import create_app
+    from app.serving.app import create_app
     from tests.conftest import make_org
 
     # Its own app (not the `app` fixture): one tortoise context per process at a time.

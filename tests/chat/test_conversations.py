@@ -258,7 +258,7 @@ async def test_concurrent_messages_share_sqlite_commits(client, orgs: Orgs, db_u
     duplicate among them rolls back alone: no seq burnt, the others stored."""
     if not db_url.startswith("sqlite"):
         pytest.skip("group commit is SQLite's write path")
-    from app.sqlite_direct import GroupCommit
+    from app.kernel.sqlite_direct import GroupCommit
 
     batches: list[int] = []
     run = GroupCommit._run
@@ -318,7 +318,7 @@ async def test_a_failing_message_in_a_shared_commit_fails_alone(client, orgs: Or
 
 def test_group_commit_forgets_writes_left_by_a_stopped_loop() -> None:
     """A loop that stopped with a write queued but not flushed must not wedge the next loop."""
-    from app.sqlite_direct import GroupCommit
+    from app.kernel.sqlite_direct import GroupCommit
 
     group: GroupCommit[int, int] = GroupCommit(lambda db, item: item)
     stopped = asyncio.new_event_loop()
@@ -342,8 +342,8 @@ async def test_a_cancelled_originate_still_announces_what_it_stored(client, orgs
     stored all the same, so its ``message.created`` event must go out too."""
     if not db_url.startswith("sqlite"):
         pytest.skip("the shared commit is SQLite's write path")
-    from app import realtime
-    from app.auth import authenticate_token
+    from app.events import bus as realtime
+    from app.kernel.auth import authenticate_token
     from app.models.chat import Message
     from app.services import messages as messages_service
 
@@ -379,7 +379,7 @@ def test_a_failed_commit_of_a_shared_write_leaves_no_transaction_open(tmp_path) 
     not be left inside the transaction holding the write lock."""
     import sqlite3
 
-    from app.sqlite_direct import GroupCommit
+    from app.kernel.sqlite_direct import GroupCommit
 
     path = str(tmp_path / "t.db")
     setup = sqlite3.connect(path, isolation_level=None)
@@ -402,8 +402,8 @@ def test_a_failed_commit_of_a_shared_write_leaves_no_transaction_open(tmp_path) 
 
 
 async def test_a_conversation_deleted_after_it_was_read_is_404_not_500(client, orgs: Orgs) -> None:
-    from app.auth import authenticate_token
-    from app.errors import NotFound
+    from app.kernel.auth import authenticate_token
+    from app.kernel.errors import NotFound
     from app.models.chat import Conversation
     from app.services import messages as messages_service
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from app import create_app
-from app.config import Settings
+from app.serving.app import create_app
+from app.kernel.config import Settings
 from app.models.chat import Message
 from tests.chat.helpers import make_agent, make_conversation
 

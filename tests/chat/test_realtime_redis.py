@@ -10,7 +10,7 @@ import sys
 import httpx
 import pytest
 
-from app.config import Settings
+from app.kernel.config import Settings
 from tests.chat.conftest import SocketClient, running_server
 from tests.conftest import TEST_REDIS_URL, free_socket, make_org, wait_for
 
@@ -38,7 +38,7 @@ async def test_event_crosses_instances_through_redis(settings: Settings) -> None
                 "SWITCHBOARD_ALLOW_PRIVATE_WEBHOOKS": "1",
             }
             proc = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                [sys.executable, "-m", "app.faces.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             second = f"http://127.0.0.1:{port}"
             far = SocketClient()

@@ -10,9 +10,9 @@ import stat
 import httpx
 import pytest
 
-from app import create_app
-from app.config import Settings
-from app.crypto import CryptoError
+from app.serving.app import create_app
+from app.kernel.config import Settings
+from app.kernel.crypto import CryptoError
 from app.models.chat import Agent
 from tests.chat.conftest import running_server
 from tests.chat.test_webhooks import conversation, send, webhook_agent
@@ -109,7 +109,7 @@ async def test_rotating_recovers_from_a_lost_key(settings: Settings, receiver: W
 def test_the_key_file_is_written_whole_and_shared(tmp_path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.crypto import load_key
+    from app.kernel.crypto import load_key
 
     settings = Settings(data_dir=tmp_path)
     with ThreadPoolExecutor(8) as pool:

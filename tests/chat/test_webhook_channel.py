@@ -19,7 +19,7 @@ from tests.fakes.webhook_receiver import WebhookReceiver
 
 
 def _outbound(url: str) -> Outbound:
-    return Outbound(delivery_id="dlv_test", event="message.created", url=url, body=b"{}", secrets=("whsec_x",))
+    return Outbound(delivery_id="dlv_test", channel="webhook", event="message.created", target=url, body=b"{}", secrets=("whsec_x",))
 
 
 async def test_a_name_rebound_to_loopback_after_the_check_is_refused_at_connect(receiver: WebhookReceiver) -> None:
@@ -32,7 +32,7 @@ async def test_a_name_rebound_to_loopback_after_the_check_is_refused_at_connect(
         result = await channel.deliver(_outbound(url))  # second answer: loopback
     finally:
         await channel.close()
-    assert not result.ok and not result.retryable
+    assert result.outcome == "failed"
     assert result.error is not None and result.error.startswith("refused:")
     assert receiver.received == []
     assert dns.lookups == ["rebind.example", "rebind.example"]

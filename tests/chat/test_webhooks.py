@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from app.config import Settings
+from app.kernel.config import Settings
 from tests.chat.conftest import running_server
 from tests.conftest import LiveServer, Orgs, make_org, wait_for
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -276,7 +276,7 @@ async def test_disabled_agent_holds_deliveries_and_resumes_on_its_current_url(li
 async def test_attempt_log_is_bounded(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
     from app.models.chat import DeliveryAttempt
     from app.services.deliveries import ATTEMPT_LOG_LIMIT
-    from app.timefmt import utcnow
+    from app.kernel.timefmt import utcnow
 
     agent = await webhook_agent(http, live_orgs.a.headers, receiver)
     conv = await conversation(http, live_orgs.a.headers, agent["id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.auth import authenticate_token
+from app.kernel.auth import authenticate_token
 from app.store import entries
 
 from .conftest import Api

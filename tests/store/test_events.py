@@ -7,10 +7,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from app.errors import Conflict
+from app.kernel.errors import Conflict
 from app.store import events, sql
 from app.store.models import Database
-from app.transactions import in_atomic
+from app.kernel.transactions import in_atomic
 
 from .conftest import Api
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.errors import ValidationFailed
+from app.kernel.errors import ValidationFailed
 from app.store.notes import (
     MAX_CHARACTERS,
     MAX_JSON_BYTES,

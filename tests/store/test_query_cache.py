@@ -63,7 +63,7 @@ async def test_cached_path_is_taken(api: Any, monkeypatch: Any) -> None:
 
 
 async def test_reads_in_one_hand_off_keep_their_time_limit(api: Any) -> None:
-    from app.errors import BadRequest
+    from app.kernel.errors import BadRequest
 
     slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT MAX(x) AS n FROM c"
     first, second = await sql.read_many([("SELECT 1 AS n", []), ("SELECT 2 AS n", [])])

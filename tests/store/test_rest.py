@@ -552,7 +552,7 @@ async def test_keyset_pages_sorted_by_created_at(api: Api) -> None:
 
 async def test_tampered_cursors_are_422(api: Api) -> None:
     """A cursor is opaque but client-held; whatever it decodes to, a bad one is a 422."""
-    from app.pagination import encode_cursor
+    from app.kernel.pagination import encode_cursor
     from app.store.query import _signature
 
     table = await api.table(fields=[{"name": "Amount", "type": "number"}])

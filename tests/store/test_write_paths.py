@@ -7,8 +7,8 @@ import asyncio
 import re
 from typing import Any
 
-from app.auth import authenticate_token
-from app.ids import PREFIXES, new_sortable_id, new_sortable_ids
+from app.kernel.auth import authenticate_token
+from app.kernel.ids import PREFIXES, new_sortable_id, new_sortable_ids
 from app.store import entries
 
 SORTABLE = re.compile(r"^en_[0-9A-Za-z]{25}$")

@@ -4,9 +4,9 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ..services import agents, deliveries
+from ...services import agents, deliveries
 from .chat_shapes import attempt_json, delivery_json
-from .http import actor, query_int
+from .request_io import actor, query_int
 
 bp = Blueprint("deliveries", __name__, url_prefix="/api/v1/deliveries")
 

@@ -13,8 +13,8 @@ from tortoise.models import Model
 from . import sqlite_direct
 from .db import placeholders
 from .errors import AuthenticationRequired, Forbidden
-from .models.core import ApiKey, Membership, Organization, Session, User
-from .security import hash_token
+from ..models.core import ApiKey, Membership, Organization, Session, User
+from .hashing import hash_token
 
 M = TypeVar("M", bound=Model)
 

@@ -4,8 +4,8 @@ from typing import Any
 
 from quart import Blueprint
 
-from ..services import api_keys
-from .http import Body, actor, parse_body
+from ...services import api_keys
+from .request_io import Body, actor, parse_body
 from .shapes import api_key_json
 
 bp = Blueprint("api_keys", __name__, url_prefix="/api/v1/api-keys")

@@ -4,8 +4,8 @@ from typing import Any
 
 from quart import Blueprint
 
-from ..services import members, sessions
-from .http import Body, actor, parse_body, rate_limit, settings
+from ...services import members, sessions
+from .request_io import Body, actor, parse_body, rate_limit, settings
 from .shapes import organization_json, user_json
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")

@@ -12,10 +12,10 @@ from pydantic import Field as Bounds
 from pydantic import ValidationError
 from quart import Blueprint, Response, request
 
-from ..errors import ValidationFailed
-from ..store import entries, entry_notes, query, structure
-from ..store import shapes
-from .http import MAX_INT, Body, actor, query_int, raw_json, validation_details
+from ...kernel.errors import ValidationFailed
+from ...store import entries, entry_notes, query, structure
+from ...store import shapes
+from .request_io import MAX_INT, Body, actor, query_int, raw_json, validation_details
 
 bp = Blueprint("data", __name__, url_prefix="/api/v1")
 

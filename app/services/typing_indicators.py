@@ -8,11 +8,11 @@ one, and a newer callback replaces it.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from .. import realtime
-from ..auth import Principal
-from ..errors import Forbidden, NotFound, ValidationFailed
+from ..events import bus
+from ..events.payloads import typing_event
+from ..kernel.auth import Principal
+from ..kernel.errors import Forbidden, NotFound, ValidationFailed
 from .agents import find_agent
 from .conversations import access_conversation
 
@@ -46,22 +46,12 @@ class _Timers:
 _timers = _Timers()
 
 
-def _payload(conversation_id: str, agent_id: str, typing: bool, label: str | None, show_dots: bool) -> dict[str, Any]:
-    return {
-        "conversation_id": conversation_id,
-        "agent_id": agent_id,
-        "typing": typing,
-        "label": label,
-        "show_dots": show_dots,
-    }
-
-
 async def _expire(key: tuple[str, str], rooms: list[str], delay: float) -> None:
     await asyncio.sleep(delay)
     if _timers.tasks.get(key) is asyncio.current_task():
         _timers.tasks.pop(key, None)
         _timers.rooms.pop(key, None)
-        await realtime.emit("typing", rooms, _payload(key[0], key[1], False, None, True))
+        await bus.emit("typing", rooms, typing_event(key[0], key[1], typing=False))
 
 
 async def set_typing(
@@ -91,9 +81,9 @@ async def set_typing(
     if conv.agent_id != agent.id:  # type: ignore[attr-defined]
         raise NotFound("Conversation not found for this agent.")
     key = (conv.id, agent.id)
-    rooms = realtime.conversation_rooms(conv.id, conv.user_id)  # type: ignore[attr-defined]
+    rooms = bus.conversation_rooms(conv.id, conv.user_id)  # type: ignore[attr-defined]
     _timers.cancel(key)
-    await realtime.emit("typing", rooms, _payload(conv.id, agent.id, typing, label, show_dots))
+    await bus.emit("typing", rooms, typing_event(conv.id, agent.id, typing=typing, label=label, show_dots=show_dots))
     if typing:
         _timers.rooms[key] = rooms
         _timers.tasks[key] = asyncio.create_task(_expire(key, rooms, timeout_ms / 1000), name=f"typing-{conv.id}")
@@ -104,7 +94,7 @@ async def clear(conversation_id: str, agent_id: str) -> None:
     key = (conversation_id, agent_id)
     rooms = _timers.rooms.get(key)
     if rooms is not None and _timers.cancel(key):
-        await realtime.emit("typing", rooms, _payload(conversation_id, agent_id, False, None, True))
+        await bus.emit("typing", rooms, typing_event(conversation_id, agent_id, typing=False))
 
 
 async def shutdown() -> None:

@@ -4,8 +4,8 @@ from typing import Any
 
 from quart import Blueprint
 
-from ..services import members
-from .http import Body, actor, parse_body, query_int, settings
+from ...services import members
+from .request_io import Body, actor, parse_body, query_int, settings
 from .shapes import member_json, organization_json
 
 bp = Blueprint("organization", __name__, url_prefix="/api/v1/organization")

@@ -1,23 +1,19 @@
-"""The durable outbox: every call that leaves the machine.
+"""The outbox worker: claims due items and hands each to its channel's adapter.
 
-``enqueue`` writes an ``OutboxItem`` in the caller's transaction and wakes the worker after
-the commit. The worker claims due items, delivers them through a channel, and records
-every attempt. Rules:
+Rules, the same for every channel:
 
-* Items sharing an ``ordering_key`` (a conversation) go out one at a time, in
-  ``ordering_seq`` order: only the oldest unfinished item of a key is ever due.
-* Timeouts, connection errors, 408/425/429 and 5xx are retried with exponential backoff and
-  jitter (or after ``Retry-After``) until ``max_age`` has passed since ``window_start``;
-  any other 4xx fails at once. A failed item linked to a conversation emits
-  ``delivery.failed`` to its room.
+* Items sharing an ``ordering_key`` go out one at a time, in ``ordering_seq`` order: only
+  the oldest unfinished item of a key is ever due.
+* A ``retry`` result is tried again with exponential backoff and jitter (or after the
+  channel's ``retry_after``) until ``max_age`` has passed since ``window_start``; ``failed``
+  and ``gone`` are final. Listeners registered in ``registry`` hear of final failures.
 * Claiming sets ``status='delivering'`` and pushes ``next_attempt_at`` one lease ahead; a
   worker that dies leaves its items due again when the lease runs out, so a restart (or
   another instance) resumes them. A graceful stop waits for in-flight calls and records
   them, so an acknowledged delivery is not sent again.
-* Who receives and signs is resolved at attempt time from ``secret_ref`` (``agent:agt_...``):
-  the agent's current secrets and, for ``agent_webhook`` items, its current URL. An item
-  whose recipient no longer exists is cancelled, never sent unsigned. Items of a disabled
-  agent are held (not claimed, no attempts spent) until it is enabled again.
+* Who signs (and, when it changed, where it goes) is resolved at attempt time from
+  ``secret_ref`` by the resolver registered for its prefix. An item whose recipient no
+  longer exists is cancelled, never sent unsigned. Held items (``holds``) are not claimed.
 * ``cancelled`` is final, like ``succeeded`` and ``failed``; recording an attempt never
   overwrites it.
 """
@@ -30,35 +26,23 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from quart import Quart
 from tortoise import connections
 
+import channels
 from channels.base import Channel, DeliveryResult, Outbound
-from channels.webhook import WebhookChannel
 
-from . import realtime
-from .config import Settings
-from .db import placeholders as _sql
-from .ids import new_id
-from .models.chat import DeliveryAttempt, OutboxItem
-from .timefmt import iso, utcnow
-from .transactions import on_commit
+from ..kernel.config import Settings
+from ..kernel.db import placeholders as _sql
+from ..kernel.timefmt import utcnow
+from ..kernel.transactions import atomic
+from ..models.chat import DeliveryAttempt
+from . import registry
+from .registry import Recipient
 
-__all__ = [
-    "enqueue",
-    "build_row",
-    "insert_sql",
-    "after_commit",
-    "install",
-    "OutboxWorker",
-    "Recipient",
-    "register_recipient_resolver",
-    "cancel",
-    "backoff_seconds",
-    "wake",
-]
+__all__ = ["OutboxWorker", "install", "cancel", "backoff_seconds"]
 
 log = logging.getLogger("switchboard.outbox")
 
@@ -68,101 +52,8 @@ RETRY_AFTER_CAP_SECONDS = 6 * 3600.0
 IDLE_POLL_SECONDS = 1.0
 LEASE_MARGIN_SECONDS = 30.0
 
-
-@dataclass(frozen=True)
-class Recipient:
-    """Who an item goes to, as of this attempt."""
-
-    secrets: tuple[str, ...]  # newest first
-    urls: dict[str, str]  # item kind -> URL that replaces the stored one (e.g. agent_webhook)
-    error: str | None = None  # set when it cannot be signed now: a retryable failed attempt
-
-
-# secret_ref prefix ("agent") -> async fn(list of ids) -> {id: Recipient}; a missing id means
-# the recipient is gone.
-RecipientResolver = Callable[[list[str]], Awaitable[dict[str, Recipient]]]
-_resolvers: dict[str, RecipientResolver] = {}
-_worker: "OutboxWorker | None" = None
-
-# Items of a disabled agent wait; they are not claimed (the join is by primary key).
-_NOT_HELD = "NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = {t}.agent_id AND NOT a.enabled)"
-
-
-def register_recipient_resolver(prefix: str, resolver: RecipientResolver) -> None:
-    _resolvers[prefix] = resolver
-
-
-def wake() -> None:
-    if _worker is not None:
-        _worker.wake()
-
-
-async def _wake_after_commit() -> None:
-    wake()
-
-
-def build_row(
-    *,
-    organization_id: str,
-    kind: str,
-    event: str,
-    url: str,
-    payload: dict[str, Any],
-    ordering_key: str,
-    ordering_seq: int = 0,
-    secret_ref: str | None = None,
-    headers: dict[str, str] | None = None,
-    agent_id: str | None = None,
-    conversation_id: str | None = None,
-    message_id: str | None = None,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """The outbox row for one delivery, as column -> value (written by ``enqueue``, or by a
-    caller that writes its own rows in the same transaction)."""
-    now = now or utcnow()
-    return {
-        "id": new_id("delivery"),
-        "organization_id": organization_id,
-        "kind": kind,
-        "event": event,
-        "url": url,
-        "body": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-        "headers": json.dumps(headers or {}, separators=(",", ":")),
-        "secret_ref": secret_ref,
-        "ordering_key": ordering_key,
-        "ordering_seq": ordering_seq,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "window_start": now,
-        "agent_id": agent_id,
-        "conversation_id": conversation_id,
-        "message_id": message_id,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-async def enqueue(**fields: Any) -> str:
-    """Queue one delivery inside the current transaction; it goes out after the commit.
-    Takes ``build_row``'s arguments; returns the delivery id."""
-    row = build_row(**fields)
-    conn = connections.get("default")
-    sql, values = insert_sql("outbox", row)
-    await conn.execute_query(_sql(conn.capabilities.dialect, sql), values)
-    await after_commit()
-    return str(row["id"])
-
-
-async def after_commit() -> None:
-    """Wake the worker once the surrounding transaction commits."""
-    await on_commit(_wake_after_commit)
-
-
-def insert_sql(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:
-    columns = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    return f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
+_UNFINISHED = "('pending', 'delivering')"
+_NOT_HELD = "({t}.hold_key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox_holds h WHERE h.key = {t}.hold_key))"
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -179,12 +70,14 @@ class _Done:
 
 
 class OutboxWorker:
-    def __init__(self, settings: Settings, channel: Channel) -> None:
+    def __init__(self, settings: Settings, channels_by_name: dict[str, Channel]) -> None:
         self.settings = settings
-        self.channel = channel
+        self.channels = channels_by_name
         self.concurrency = max(1, settings.outbox_concurrency)
         self.max_age = timedelta(seconds=settings.webhook_max_age_seconds)
-        self.lease = timedelta(seconds=settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS)
+        slowest = max([c.timeout for c in channels_by_name.values()] or [settings.webhook_timeout_seconds])
+        self.lease = timedelta(seconds=slowest + LEASE_MARGIN_SECONDS)
+        self._grace = slowest + 1
         self._event = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._done: list[_Done] = []
@@ -204,9 +97,8 @@ class OutboxWorker:
         """Stop claiming, let in-flight calls finish and record them, then stop."""
         self._stopping = True
         self.wake()
-        grace = self.settings.webhook_timeout_seconds + 1 if grace is None else grace
         if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=grace)
+            await asyncio.wait(set(self._inflight), timeout=self._grace if grace is None else grace)
         for task in list(self._inflight):
             task.cancel()
         if self._loop_task is not None:
@@ -216,10 +108,11 @@ class OutboxWorker:
             await asyncio.wait_for(self._flush(), timeout=5)
         except Exception:  # noqa: BLE001 - leases make unrecorded items due again later
             log.exception("outbox: could not record the last results")
-        try:
-            await asyncio.wait_for(self.channel.close(), timeout=2)
-        except Exception:  # noqa: BLE001 - closing idle connections must not block shutdown
-            log.warning("outbox: channel did not close cleanly", exc_info=True)
+        for name, channel in self.channels.items():
+            try:
+                await asyncio.wait_for(channel.close(), timeout=2)
+            except Exception:  # noqa: BLE001 - closing idle connections must not block shutdown
+                log.warning("outbox: channel %s did not close cleanly", name, exc_info=True)
 
     # ------------------------------------------------------------ the loop
 
@@ -252,11 +145,15 @@ class OutboxWorker:
 
     async def _deliver(self, item: dict[str, Any], outbound: Outbound) -> None:
         attempted_at = utcnow()
-        try:
-            result = await self.channel.deliver(outbound)
-        except Exception as exc:  # noqa: BLE001 - a channel bug is a failed attempt, not a crash
-            log.exception("outbox: channel raised for %s", item["id"])
-            result = DeliveryResult(ok=False, status_code=None, latency_ms=0, error=f"internal error: {exc}", retryable=True)
+        channel = self.channels.get(outbound.channel)
+        if channel is None:
+            result = DeliveryResult("retry", error=f"channel '{outbound.channel}' is not configured on this server")
+        else:
+            try:
+                result = await channel.deliver(outbound)
+            except Exception as exc:  # noqa: BLE001 - a channel bug is a failed attempt, not a crash
+                log.exception("outbox: channel %s raised for %s", outbound.channel, item["id"])
+                result = DeliveryResult("retry", error=f"internal error: {exc}")
         self._done.append(_Done(item, result, attempted_at))
         self.wake()
 
@@ -269,11 +166,11 @@ class OutboxWorker:
         rows = await conn.execute_query_dict(
             _sql(
                 dialect,
-                "SELECT o.id FROM outbox o WHERE o.status IN ('pending', 'delivering') "
-                "AND o.next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM outbox p "
-                "WHERE p.ordering_key = o.ordering_key AND p.status IN ('pending', 'delivering') "
-                "AND p.ordering_seq < o.ordering_seq) AND " + _NOT_HELD.format(t="o") + " "
-                "ORDER BY o.next_attempt_at LIMIT ?",
+                f"SELECT o.id FROM outbox o WHERE o.status IN {_UNFINISHED} "
+                f"AND o.next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM outbox p "
+                f"WHERE p.ordering_key = o.ordering_key AND p.status IN {_UNFINISHED} "
+                f"AND p.ordering_seq < o.ordering_seq) AND {_NOT_HELD.format(t='o')} "
+                f"ORDER BY o.next_attempt_at LIMIT ?",
             ),
             [now, limit],
         )
@@ -286,35 +183,35 @@ class OutboxWorker:
                 dialect,
                 f"UPDATE outbox SET status = 'delivering', attempts = attempts + 1, "
                 f"next_attempt_at = ?, updated_at = ? WHERE id IN ({marks}) "
-                f"AND status IN ('pending', 'delivering') AND next_attempt_at <= ? "
+                f"AND status IN {_UNFINISHED} AND next_attempt_at <= ? "
                 f"AND {_NOT_HELD.format(t='outbox')} "
-                f"RETURNING id, kind, event, url, body, headers, secret_ref, attempts, window_start, "
+                f"RETURNING id, channel, kind, event, target, body, headers, secret_ref, attempts, window_start, "
                 f"conversation_id, agent_id, message_id",
             ),
             [now + self.lease, now, *ids, now],
         )
-        recipients = await self._recipients([r["secret_ref"] for r in claimed if r["secret_ref"]])
+        recipients = await _recipients([r["secret_ref"] for r in claimed if r["secret_ref"]])
         out, gone = [], []
         for row in claimed:
             recipient = recipients.get(row["secret_ref"]) if row["secret_ref"] else None
             if row["secret_ref"] and recipient is None:
-                gone.append(row["id"])  # never send it unsigned, or to a URL nobody owns
+                gone.append(row["id"])  # never send it unsigned, or to a target nobody owns
                 continue
             if recipient is not None and recipient.error:
-                result = DeliveryResult(ok=False, status_code=None, latency_ms=0, error=recipient.error, retryable=True)
-                self._done.append(_Done(row, result, now))
+                self._done.append(_Done(row, DeliveryResult("retry", error=recipient.error), now))
                 self.wake()  # recorded on the next turn of the loop
                 continue
+            if recipient is not None and recipient.target:
+                row["target"] = recipient.target
             headers = row["headers"]
             if isinstance(headers, str):
                 headers = json.loads(headers)
             body = row["body"]
-            url = (recipient.urls.get(row["kind"]) if recipient else None) or row["url"]
-            row["url"] = url
             outbound = Outbound(
                 delivery_id=row["id"],
+                channel=row["channel"],
                 event=row["event"],
-                url=url,
+                target=row["target"],
                 body=body.encode() if isinstance(body, str) else bytes(body),
                 secrets=recipient.secrets if recipient else (),
                 headers=dict(headers or {}),
@@ -324,27 +221,12 @@ class OutboxWorker:
             await cancel(gone, "cancelled: the recipient no longer exists")
         return out
 
-    async def _recipients(self, refs: list[str]) -> dict[str, Recipient]:
-        by_prefix: dict[str, list[str]] = {}
-        for ref in set(refs):
-            prefix, _, ident = ref.partition(":")
-            by_prefix.setdefault(prefix, []).append(ident)
-        out: dict[str, Recipient] = {}
-        for prefix, ids in by_prefix.items():
-            resolver = _resolvers.get(prefix)
-            if resolver is None:
-                log.error("outbox: no recipient resolver for %r", prefix)
-                continue
-            for ident, value in (await resolver(ids)).items():
-                out[f"{prefix}:{ident}"] = value
-        return out
-
     def _decide(self, done: _Done) -> tuple[str, datetime | None]:
         """(status, next_attempt_at) after an attempt."""
         result = done.result
-        if result.ok:
+        if result.outcome == "delivered":
             return "succeeded", None
-        if not result.retryable:
+        if result.outcome in ("failed", "gone"):
             return "failed", None
         attempt = int(done.item["attempts"])
         delay = backoff_seconds(attempt)
@@ -369,8 +251,6 @@ class OutboxWorker:
             raise
 
     async def _record(self, batch: list[_Done]) -> None:
-        from .transactions import atomic
-
         now = utcnow()
         decisions = [(d, *self._decide(d)) for d in batch]
         succeeded: dict[tuple[int | None, str], list[str]] = {}
@@ -381,7 +261,7 @@ class OutboxWorker:
                     DeliveryAttempt(
                         delivery_id=d.item["id"],
                         number=int(d.item["attempts"]),
-                        outcome="retry" if status == "pending" else status,
+                        outcome=_attempt_outcome(d.result, status),
                         status_code=d.result.status_code,
                         latency_ms=d.result.latency_ms,
                         error=d.result.error,
@@ -392,17 +272,17 @@ class OutboxWorker:
             )
             for d, status, next_at in decisions:
                 if status == "succeeded":
-                    succeeded.setdefault((d.result.status_code, d.item["url"]), []).append(d.item["id"])
+                    succeeded.setdefault((d.result.status_code, d.item["target"]), []).append(d.item["id"])
                     continue
                 if next_at is not None and (
                     self._next_due is None or next_at < self._next_due or self._next_due < now
                 ):
                     self._next_due = next_at
-                await conn.execute_query(
+                count, _ = await conn.execute_query(
                     _sql(
                         dialect,
                         "UPDATE outbox SET status = ?, next_attempt_at = ?, last_status_code = ?, "
-                        "last_error = ?, url = ?, updated_at = ?, completed_at = ? "
+                        "last_error = ?, target = ?, updated_at = ?, completed_at = ? "
                         "WHERE id = ? AND status = 'delivering'",
                     ),
                     [
@@ -410,24 +290,55 @@ class OutboxWorker:
                         next_at or now,
                         d.result.status_code,
                         d.result.error,
-                        d.item["url"],
+                        d.item["target"],
                         now,
                         now if status == "failed" else None,
                         d.item["id"],
                     ],
                 )
-                if status == "failed" and d.item.get("conversation_id"):
-                    await _emit_failed(d.item, d.result)
-            for (code, url), ids in succeeded.items():
+                if status == "failed" and count:
+                    await _tell(d)
+            for (code, target), ids in succeeded.items():
                 marks = ", ".join("?" for _ in ids)
                 await conn.execute_query(
                     _sql(
                         dialect,
-                        f"UPDATE outbox SET status = 'succeeded', last_status_code = ?, last_error = NULL, url = ?, "
+                        f"UPDATE outbox SET status = 'succeeded', last_status_code = ?, last_error = NULL, target = ?, "
                         f"updated_at = ?, completed_at = ? WHERE id IN ({marks}) AND status = 'delivering'",
                     ),
-                    [code, url, now, now, *ids],
+                    [code, target, now, now, *ids],
                 )
+
+
+def _attempt_outcome(result: DeliveryResult, status: str) -> str:
+    if result.outcome == "gone":
+        return "gone"
+    return "retry" if status == "pending" else status
+
+
+async def _tell(done: _Done) -> None:
+    """Final failure: the listeners, in the recording transaction."""
+    listeners = registry.failed_listeners()
+    if done.result.outcome == "gone":
+        listeners = registry.gone_listeners(done.item["channel"]) + listeners
+    for listener in listeners:
+        await listener(done.item, done.result)
+
+
+async def _recipients(refs: list[str]) -> dict[str, Recipient]:
+    by_prefix: dict[str, list[str]] = {}
+    for ref in set(refs):
+        prefix, _, ident = ref.partition(":")
+        by_prefix.setdefault(prefix, []).append(ident)
+    out: dict[str, Recipient] = {}
+    for prefix, ids in by_prefix.items():
+        resolver = registry.resolver_for(prefix)
+        if resolver is None:
+            log.error("outbox: no resolver for %r", prefix)
+            continue
+        for ident, value in (await resolver(ids)).items():
+            out[f"{prefix}:{ident}"] = value
+    return out
 
 
 async def cancel(ids: list[str], reason: str) -> int:
@@ -441,59 +352,28 @@ async def cancel(ids: list[str], reason: str) -> int:
         _sql(
             conn.capabilities.dialect,
             f"UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ?, completed_at = ? "
-            f"WHERE id IN ({marks}) AND status IN ('pending', 'delivering')",
+            f"WHERE id IN ({marks}) AND status IN {_UNFINISHED}",
         ),
         [reason, now, now, *ids],
     )
     return int(count or 0)
 
 
-async def _emit_failed(item: dict[str, Any], result: DeliveryResult) -> None:
-    from .models.chat import Conversation
-
-    owner = await Conversation.filter(id=item["conversation_id"]).values_list("user_id", flat=True)
-    if not owner:
-        return
-    await realtime.emit_on_commit(
-        "delivery.failed",
-        realtime.conversation_rooms(item["conversation_id"], str(owner[0])),
-        {
-            "delivery_id": item["id"],
-            "event": item["event"],
-            "conversation_id": item["conversation_id"],
-            "agent_id": item.get("agent_id"),
-            "message_id": item.get("message_id"),
-            "attempts": int(item["attempts"]),
-            "status_code": result.status_code,
-            "error": result.error,
-            "failed_at": iso(utcnow()),
-        },
-    )
-
-
 def install(app: Quart) -> None:
-    """Run the outbox worker while the app serves."""
+    """Run the outbox worker, with every configured channel, while the app serves."""
 
     async def start(app: Quart) -> None:
-        global _worker
         settings: Settings = app.config["SETTINGS"]
-        channel = WebhookChannel(
-            timeout=settings.webhook_timeout_seconds,
-            allow_private=settings.allow_private_webhooks,
-            max_connections=settings.outbox_concurrency,
-        )
-        worker = OutboxWorker(settings, channel)
+        worker = OutboxWorker(settings, channels.build(settings))
         app.extensions["outbox"] = worker
-        _worker = worker
+        registry.set_worker(worker)
         worker.start()
 
     async def stop(app: Quart) -> None:
-        global _worker
         worker: OutboxWorker | None = app.extensions.get("outbox")
         if worker is None:
             return
-        if _worker is worker:
-            _worker = None
+        registry.set_worker(None)
         await worker.stop()
 
     app.extensions["startup"].append(start)

@@ -1,4 +1,5 @@
-"""The one ASGI app: socket.io at /socket.io, everything else to Quart."""
+"""The one ASGI app: socket.io at /socket.io, everything else to Quart, and the outbox
+worker running beside them."""
 
 from __future__ import annotations
 
@@ -7,24 +8,25 @@ from typing import Any
 import socketio
 from quart import Quart
 
-from . import create_app, outbox
-from .config import Settings
-from .realtime import create_realtime
-from .services import agents, typing
+from .. import outbox
+from ..faces.socket import create_socket_server
+from ..kernel.config import Settings
+from ..services import agents, typing_indicators
+from .app import create_app
 
 __all__ = ["build"]
 
 
 def build(settings: Settings | None = None, *, auto_migrate: bool = True) -> tuple[Any, Quart]:
     app = create_app(settings, auto_migrate=auto_migrate)
-    sio = create_realtime(app)
+    sio = create_socket_server(app)
     outbox.install(app)
 
     async def encrypt_legacy_secrets(_: Quart) -> None:
         await agents.encrypt_stored_secrets()
 
     async def stop_typing_timers(_: Quart) -> None:
-        await typing.shutdown()
+        await typing_indicators.shutdown()
 
     app.extensions["startup"].append(encrypt_legacy_secrets)
     app.extensions["shutdown"].append(stop_typing_timers)

@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import Field
 from quart import Blueprint
 
-from ..errors import ValidationFailed
-from ..services import typing as typing_service
-from .http import Body, actor, parse_body
+from ...kernel.errors import ValidationFailed
+from ...services import typing_indicators as typing_service
+from .request_io import Body, actor, parse_body
 
 bp = Blueprint("typing", __name__, url_prefix="/api/agents")
 

@@ -15,7 +15,7 @@ from tortoise.migrations.api import migrate as migrate_api
 from . import sqlite_direct
 from .config import Settings
 
-__all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of", "placeholders"]
+__all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of", "placeholders", "insert_sql"]
 
 # app label -> (models module, migrations package)
 APPS: dict[str, tuple[str, str]] = {
@@ -64,6 +64,13 @@ def placeholders(dialect: str, sql: str) -> str:
         return sql
     parts = sql.split("?")
     return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
+
+
+def insert_sql(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``INSERT INTO table (...) VALUES (?, ...)`` for a column -> value dict."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
 
 
 def backend_of(database_url: str) -> str:

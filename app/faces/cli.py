@@ -14,10 +14,10 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from tortoise import Tortoise
 
-from .auth import SCOPES
-from .config import Settings, load_settings
-from .db import init_db, migrate, tortoise_config
-from .errors import SwitchboardError
+from ..kernel.auth import SCOPES
+from ..kernel.config import Settings, load_settings
+from ..kernel.db import init_db, migrate, tortoise_config
+from ..kernel.errors import SwitchboardError
 
 __all__ = ["main"]
 
@@ -36,7 +36,7 @@ def _print_json(value: Any) -> None:
 
 
 async def _bootstrap(settings: Settings, args: argparse.Namespace) -> int:
-    from .services import accounts
+    from ..services import accounts
 
     result = await _with_db(
         settings,
@@ -58,8 +58,8 @@ async def _bootstrap(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _create_api_key(settings: Settings, args: argparse.Namespace) -> int:
-    from .models.core import Membership, Organization
-    from .services import api_keys
+    from ..models.core import Membership, Organization
+    from ..services import api_keys
 
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()] if args.scopes else list(SCOPES)
 
@@ -82,7 +82,7 @@ async def _create_api_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _set_plan(settings: Settings, args: argparse.Namespace) -> int:
-    from .services import accounts
+    from ..services import accounts
 
     org = await _with_db(settings, lambda: accounts.set_plan(args.org, args.plan))
     print(f"{org.id}: plan {org.plan}")
@@ -91,7 +91,7 @@ async def _set_plan(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _first_start(settings: Settings) -> None:
     """On a database with no organization, create one and print its login and key once."""
-    from .services import accounts
+    from ..services import accounts
 
     async def run() -> None:
         if await accounts.organization_count():
@@ -111,7 +111,7 @@ async def _first_start(settings: Settings) -> None:
 
 
 def _serve(settings: Settings) -> int:
-    from .server import run, serve
+    from ..serving.server import run, serve
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(_first_start(settings))

@@ -4,9 +4,9 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ..services import messages
-from .chat_shapes import message_json
-from .http import Body, actor, parse_body, query_int
+from ...services import messages
+from ...events.payloads import message_json
+from .request_io import Body, actor, parse_body, query_int
 
 bp = Blueprint("messages", __name__, url_prefix="/api/v1/conversations")
 

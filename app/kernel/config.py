@@ -42,6 +42,12 @@ class Settings:
     # base64 of 32 bytes; empty: <data_dir>/secret.key, generated once. Kept out of repr().
     secret_key: str = field(default="", repr=False)
     uvloop: bool = True  # serve on uvloop when it is installed
+    # smtp://user:pass@host:587 (STARTTLS when offered) or smtps://...:465 (implicit TLS);
+    # empty: no email (invitation tokens go back to the inviting admin). Kept out of repr().
+    smtp_url: str = field(default="", repr=False)
+    mail_from: str = ""  # empty: switchboard@<SMTP host>
+    smtp_timeout_seconds: float = 10.0
+    password_reset_ttl_seconds: int = 3600
 
     @property
     def effective_database_url(self) -> str:
@@ -79,4 +85,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bootstrap_email=get("SWITCHBOARD_BOOTSTRAP_EMAIL", "admin@localhost"),
         secret_key=get("SWITCHBOARD_SECRET_KEY", ""),
         uvloop=_bool(get("SWITCHBOARD_UVLOOP", "1")),
+        smtp_url=get("SWITCHBOARD_SMTP_URL", ""),
+        mail_from=get("SWITCHBOARD_MAIL_FROM", ""),
+        smtp_timeout_seconds=float(get("SWITCHBOARD_SMTP_TIMEOUT", "10")),
+        password_reset_ttl_seconds=int(get("SWITCHBOARD_PASSWORD_RESET_TTL", "3600")),
     )

@@ -4,10 +4,11 @@ from typing import Any, Literal
 
 from quart import Blueprint, request
 
-from ..services import agents, conversations, messages
-from ..services.agents import UNSET
-from .chat_shapes import agent_json, conversation_json, message_json
-from .http import Body, actor, parse_body, query_bool, query_int, settings
+from ...services import agents, conversations, messages
+from ...services.agents import UNSET
+from ...events.payloads import conversation_json, message_json
+from .chat_shapes import agent_json
+from .request_io import Body, actor, parse_body, query_bool, query_int, settings
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
 

@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from quart import current_app, g, request
 
-from ..auth import Principal, authenticate_token, require_scope, token_from_headers
-from ..config import Settings
-from ..errors import BadRequest, ValidationFailed
+from ...kernel.auth import Principal, authenticate_token, require_scope, token_from_headers
+from ...kernel.config import Settings
+from ...kernel.errors import BadRequest, ValidationFailed
 
 __all__ = [
     "Body", "actor", "parse_body", "settings", "query_int", "query_bool", "validation_details", "rate_limit",

@@ -9,7 +9,16 @@ __all__ = ["register_blueprints"]
 
 def register_blueprints(app: Quart) -> None:
     from . import (
-        agents, api_keys, auth, conversations, data, deliveries, health, messages, organization, typing,
+        agents,
+        api_keys,
+        auth,
+        conversations,
+        data,
+        deliveries,
+        health,
+        messages,
+        organization,
+        typing,
     )
 
     for module in (

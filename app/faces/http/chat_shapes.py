@@ -1,22 +1,14 @@
-"""JSON shapes of agents, conversations, messages and deliveries, as the contract shows them
+"""JSON shapes of agents and deliveries (messages and conversations: ``app.events.payloads``), as the contract shows them
 (extra fields beyond the contract are additions, never renames)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..models.chat import Agent, Conversation, DeliveryAttempt, Message, OutboxItem
-from ..services.conversations import conversation_payload
-from ..services.messages import message_payload
-from ..timefmt import iso
+from ...kernel.timefmt import iso
+from ...models.chat import Agent, DeliveryAttempt, OutboxItem
 
-__all__ = [
-    "agent_json",
-    "conversation_json",
-    "message_json",
-    "delivery_json",
-    "attempt_json",
-]
+__all__ = ["agent_json", "delivery_json", "attempt_json"]
 
 
 def agent_json(agent: Agent, *, detailed: bool = False, show_urls: bool = True) -> dict[str, Any]:
@@ -43,22 +35,17 @@ def agent_json(agent: Agent, *, detailed: bool = False, show_urls: bool = True) 
     return out
 
 
-def conversation_json(conv: Conversation) -> dict[str, Any]:
-    return conversation_payload(conv)
-
-
-def message_json(message: Message) -> dict[str, Any]:
-    return message_payload(message)
-
-
 def delivery_json(item: OutboxItem, *, show_url: bool = True) -> dict[str, Any]:
-    """``show_url=False`` nulls the target URL (callers without agents:write, as for agents)."""
+    """``show_url=False`` nulls the target (callers without agents:write, as for agents)."""
+    target = item.target if show_url else None
     return {
         "id": item.id,
+        "channel": item.channel,
         "kind": item.kind,
         "event": item.event,
         "status": item.status,
-        "url": item.url if show_url else None,
+        "target": target,
+        "url": target if item.channel == "webhook" else None,
         "agent_id": item.agent_id,
         "conversation_id": item.conversation_id,
         "message_id": item.message_id,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models.core import ApiKey, Membership, Organization, User
-from ..timefmt import iso
+from ...models.core import ApiKey, Membership, Organization, User
+from ...kernel.timefmt import iso
 
 __all__ = ["organization_json", "user_json", "member_json", "api_key_json"]
 

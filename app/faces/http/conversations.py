@@ -4,9 +4,9 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ..services import conversations
-from .chat_shapes import conversation_json
-from .http import Body, actor, parse_body, query_int
+from ...services import conversations
+from ...events.payloads import conversation_json
+from .request_io import Body, actor, parse_body, query_int
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1")
 

@@ -13,7 +13,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from .asgi import build
-from .config import Settings
+from ..kernel.config import Settings
 
 __all__ = ["serve", "run"]
 

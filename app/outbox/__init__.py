@@ -1,0 +1,31 @@
+"""The durable outbox: every delivery that leaves the machine, for every channel.
+
+``writer`` is the one place rows are written (in the caller's transaction), ``worker``
+claims them and hands each to its channel's adapter (``channels/``), ``holds`` pauses a
+group of items, ``registry`` is where services plug in resolvers and listeners.
+"""
+
+from __future__ import annotations
+
+from .holds import hold, release
+from .registry import Recipient, on_failed, on_gone, register_resolver, wake
+from .worker import OutboxWorker, backoff_seconds, cancel, install
+from .writer import enqueue, row, wake_after_commit, write
+
+__all__ = [
+    "enqueue",
+    "row",
+    "write",
+    "wake_after_commit",
+    "wake",
+    "hold",
+    "release",
+    "cancel",
+    "Recipient",
+    "register_resolver",
+    "on_failed",
+    "on_gone",
+    "OutboxWorker",
+    "install",
+    "backoff_seconds",
+]

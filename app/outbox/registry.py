@@ -1,0 +1,95 @@
+"""What services plug into the outbox: who signs and where an item goes at attempt time
+(resolvers), who hears of a failure or a gone target (listeners), and the wake-up call.
+
+The outbox itself knows no agents or conversations: the chat services register here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Protocol
+
+from channels.base import DeliveryResult
+
+__all__ = [
+    "Recipient",
+    "Resolver",
+    "Listener",
+    "register_resolver",
+    "resolver_for",
+    "on_failed",
+    "on_gone",
+    "failed_listeners",
+    "gone_listeners",
+    "wake",
+    "set_worker",
+]
+
+log = logging.getLogger("switchboard.outbox")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who an item goes to, as of this attempt."""
+
+    secrets: tuple[str, ...] = ()  # signing secrets, newest first
+    target: str | None = None  # replaces the stored target when set (a changed webhook URL)
+    error: str | None = None  # set when it cannot be sent now: a retryable failed attempt
+
+
+# secret_ref prefix ("agent") -> async fn(list of ids) -> {id: Recipient}; a missing id means
+# the recipient is gone and its items are cancelled.
+Resolver = Callable[[list[str]], Awaitable[dict[str, Recipient]]]
+# async fn(item as a column -> value mapping, result): runs in the transaction that records it.
+Listener = Callable[[dict[str, Any], DeliveryResult], Awaitable[None]]
+
+_resolvers: dict[str, Resolver] = {}
+_failed: list[Listener] = []
+_gone: dict[str, list[Listener]] = {}
+
+
+class _Wakeable(Protocol):
+    def wake(self) -> None: ...
+
+
+_worker: _Wakeable | None = None
+
+
+def register_resolver(prefix: str, resolver: Resolver) -> None:
+    _resolvers[prefix] = resolver
+
+
+def resolver_for(prefix: str) -> Resolver | None:
+    return _resolvers.get(prefix)
+
+
+def on_failed(listener: Listener) -> None:
+    """Called for every item that failed for good (given up, refused or target gone)."""
+    if listener not in _failed:
+        _failed.append(listener)
+
+
+def on_gone(channel: str, listener: Listener) -> None:
+    """Called when ``channel`` reports that an item's target no longer exists."""
+    listeners = _gone.setdefault(channel, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def failed_listeners() -> list[Listener]:
+    return list(_failed)
+
+
+def gone_listeners(channel: str) -> list[Listener]:
+    return list(_gone.get(channel, ()))
+
+
+def set_worker(worker: _Wakeable | None) -> None:
+    global _worker
+    _worker = worker
+
+
+def wake() -> None:
+    if _worker is not None:
+        _worker.wake()

@@ -1,0 +1,95 @@
+"""The one writer of outbox rows.
+
+``write`` inserts a row through the caller's connection, so it commits or rolls back with
+the change that caused it; ``enqueue`` does that on the current tortoise transaction and
+wakes the worker after the commit. ``row`` builds what is written.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from tortoise import connections
+
+from ..kernel.db import insert_sql, placeholders
+from ..kernel.ids import new_id
+from ..kernel.timefmt import utcnow
+from ..kernel.transactions import on_commit
+from . import registry
+
+__all__ = ["row", "write", "enqueue", "wake_after_commit"]
+
+
+def row(
+    *,
+    organization_id: str,
+    channel: str,
+    kind: str,
+    event: str,
+    target: str,
+    payload: Mapping[str, Any],
+    ordering_key: str | None = None,
+    ordering_seq: int = 0,
+    secret_ref: str | None = None,
+    hold_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    agent_id: str | None = None,
+    conversation_id: str | None = None,
+    message_id: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One delivery as column -> value. Without an ``ordering_key`` the item is ordered
+    with nothing else."""
+    now = now or utcnow()
+    item_id = new_id("delivery")
+    return {
+        "id": item_id,
+        "organization_id": organization_id,
+        "channel": channel,
+        "kind": kind,
+        "event": event,
+        "target": target,
+        "body": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        "headers": json.dumps(dict(headers or {}), separators=(",", ":")),
+        "secret_ref": secret_ref,
+        "hold_key": hold_key,
+        "ordering_key": ordering_key or item_id,
+        "ordering_seq": ordering_seq,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "window_start": now,
+        "agent_id": agent_id,
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def write(execute: Callable[[str, list[Any]], Any], item: dict[str, Any], *, dialect: str = "sqlite") -> Any:
+    """INSERT ``item`` through ``execute(sql, params)`` (a sqlite3 connection's ``execute``,
+    or a tortoise connection's ``execute_query``, whose awaitable is returned)."""
+    sql, params = insert_sql("outbox", item)
+    return execute(placeholders(dialect, sql), params)
+
+
+async def enqueue(**fields: Any) -> str:
+    """Queue one delivery inside the current transaction; it goes out after the commit.
+    Takes ``row``'s arguments; returns the delivery id."""
+    item = row(**fields)
+    conn = connections.get("default")
+    await write(conn.execute_query, item, dialect=conn.capabilities.dialect)
+    await wake_after_commit()
+    return str(item["id"])
+
+
+async def wake_after_commit() -> None:
+    """Wake the worker once the surrounding transaction commits."""
+    await on_commit(_wake)
+
+
+async def _wake() -> None:
+    registry.wake()

@@ -1,0 +1,137 @@
+"""The Quart application: settings, blueprints, start/stop hooks, one error renderer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+
+from quart import Quart, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..kernel import crypto, plans
+from ..kernel.config import Settings, load_settings
+from ..kernel.db import close_db, init_db, migrate
+from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import ValidationError as TortoiseValidationError
+
+from ..kernel.errors import Conflict, InternalError, SwitchboardError, ValidationFailed
+from ..kernel.ids import new_id
+from ..kernel.ratelimit import RateLimiter
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("switchboard")
+
+# Quart/werkzeug HTTP errors mapped to the contract's codes.
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+_HTTP_MESSAGES = {
+    404: "No such endpoint.",
+    405: "Method not allowed for this path.",
+    413: "Request body is too large.",
+}
+
+Hook = Callable[[Quart], Awaitable[None]]
+
+
+def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -> Quart:
+    settings = settings or load_settings()
+    plans.configure(settings.plans_file)
+    crypto.configure(settings)
+    app = Quart("switchboard")
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["rate_limits"] = {
+        "login": RateLimiter(settings.login_attempts_per_minute),
+        # Per account from anywhere: guesses spread over many addresses still run out.
+        "login_account": RateLimiter(settings.login_attempts_per_minute * 5, window_seconds=600),
+        "auth": RateLimiter(settings.auth_requests_per_minute),
+    }
+    # Domain modules add start/stop hooks here (outbox worker, realtime, ...).
+    app.extensions["startup"] = []
+    app.extensions["shutdown"] = []
+
+    from ..faces.http import register_blueprints
+
+    register_blueprints(app)
+    _install_error_handlers(app)
+
+    @app.after_request
+    async def _add_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = _request_id()
+        return response
+
+    @app.before_serving
+    async def _start() -> None:
+        if auto_migrate:
+            await migrate(settings)
+        await init_db(settings)
+        for hook in app.extensions["startup"]:
+            await hook(app)
+
+    @app.after_serving
+    async def _stop() -> None:
+        for hook in reversed(app.extensions["shutdown"]):
+            await hook(app)
+        await close_db()
+
+    return app
+
+
+def _request_id() -> str:
+    """The caller's X-Request-Id, else a new one; made on first use (one per request)."""
+    rid: str | None = g.get("request_id")
+    if rid is None:
+        rid = g.request_id = request.headers.get("X-Request-Id") or new_id("request")
+    return rid
+
+
+def _error_response(exc: SwitchboardError) -> Response:
+    response = jsonify(exc.to_body())
+    response.status_code = exc.status
+    for name, value in exc.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _install_error_handlers(app: Quart) -> None:
+    @app.errorhandler(SwitchboardError)
+    async def _switchboard_error(exc: SwitchboardError) -> Response:
+        return _error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        err = SwitchboardError(
+            _HTTP_MESSAGES.get(status, exc.description or "Request failed."),
+            code=_HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error"),
+        )
+        err.status = status
+        return _error_response(err)
+
+    @app.errorhandler(TortoiseValidationError)
+    async def _model_validation(exc: TortoiseValidationError) -> Response:
+        # Backstop: services validate first; a value the model still refuses is a client error.
+        return _error_response(ValidationFailed(details={"body": [str(exc)]}))
+
+    @app.errorhandler(IntegrityError)
+    async def _integrity(exc: IntegrityError) -> Response:
+        log.warning("integrity error reached the handler: %s", exc)
+        return _error_response(Conflict("The request conflicts with existing data."))
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Response:
+        rid = _request_id()
+        log.exception("unhandled error in request %s", rid)
+        return _error_response(
+            InternalError(
+                "Internal server error. Quote the request id when reporting it.",
+                details={"request_id": rid},
+            )
+        )
