@@ -11,7 +11,8 @@
     ├── PayloadTooLarge       413 payload_too_large
     ├── ValidationFailed      422 validation_failed (and the Data API's 422 codes)
     ├── RateLimited           429 rate_limited
-    └── InternalError         500 internal_error
+    ├── InternalError         500 internal_error
+    └── Unavailable           503 email_not_configured ...
 
 ``to_body`` renders the contract's envelope; REST, socket.io acks and MCP tool errors all use it.
 """
@@ -33,6 +34,7 @@ __all__ = [
     "ValidationFailed",
     "RateLimited",
     "InternalError",
+    "Unavailable",
     "AUTH_MESSAGE",
 ]
 
@@ -106,3 +108,9 @@ class RateLimited(SwitchboardError):
 
 class InternalError(SwitchboardError):
     status, code, message = 500, "internal_error", "Internal server error."
+
+
+class Unavailable(SwitchboardError):
+    """This server is not set up for the request (no SMTP server for email, say)."""
+
+    status, code, message = 503, "unavailable", "This feature is not configured on this server."

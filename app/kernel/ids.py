@@ -17,6 +17,8 @@ PREFIXES = {
     "api_key": "key",
     "session": "ses",
     "invite": "inv",
+    "membership": "mbr",
+    "password_reset": "prs",
     "request": "req",
     "agent": "agt",
     "conversation": "conv",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-__all__ = ["Organization", "User", "Membership", "Session", "ApiKey", "ROLES"]
+__all__ = ["Organization", "User", "Membership", "PasswordReset", "Session", "ApiKey", "ROLES"]
 
 ROLES = ("owner", "admin", "member")
 
@@ -37,6 +37,9 @@ class User(Model):
 
 class Membership(Model):
     id = fields.IntField(primary_key=True)
+    # The id a pending invitation is known by (``mbr_...``): the invitee's user id is shown
+    # only once they accept, so an invite never tells whether the address has an account.
+    public_id = fields.CharField(max_length=32, null=True, unique=True)
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "core.Organization", related_name="memberships", on_delete=fields.CASCADE
     )
@@ -55,6 +58,22 @@ class Membership(Model):
     class Meta:
         table = "memberships"
         unique_together = (("organization", "user"),)
+
+
+class PasswordReset(Model):
+    """A one-time token emailed to prove the address is the reader's (stored as a hash)."""
+
+    id = fields.CharField(max_length=32, primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "core.User", related_name="password_resets", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "password_resets"
 
 
 class Session(Model):

@@ -34,6 +34,7 @@ from tortoise import connections
 import channels
 from channels.base import Channel, DeliveryResult, Outbound
 
+from ..kernel import crypto
 from ..kernel.config import Settings
 from ..kernel.db import placeholders as _sql
 from ..kernel.timefmt import utcnow
@@ -41,6 +42,7 @@ from ..kernel.transactions import atomic
 from ..models.chat import DeliveryAttempt
 from . import registry
 from .registry import Recipient
+from .writer import sealed_owner
 
 __all__ = ["OutboxWorker", "install", "cancel", "backoff_seconds"]
 
@@ -207,6 +209,14 @@ class OutboxWorker:
             if isinstance(headers, str):
                 headers = json.loads(headers)
             body = row["body"]
+            if crypto.is_encrypted(body):
+                try:
+                    body = crypto.decrypt(body, sealed_owner(row["id"]))
+                except crypto.CryptoError:
+                    error = "sealed body cannot be decrypted (check SWITCHBOARD_SECRET_KEY)"
+                    self._done.append(_Done(row, DeliveryResult("retry", error=error), now))
+                    self.wake()
+                    continue
             outbound = Outbound(
                 delivery_id=row["id"],
                 channel=row["channel"],

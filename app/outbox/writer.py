@@ -13,13 +13,19 @@ from typing import Any, Callable, Mapping
 
 from tortoise import connections
 
+from ..kernel import crypto
 from ..kernel.db import insert_sql, placeholders
 from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import on_commit
 from . import registry
 
-__all__ = ["row", "write", "enqueue", "wake_after_commit"]
+__all__ = ["row", "write", "enqueue", "wake_after_commit", "sealed_owner"]
+
+
+def sealed_owner(item_id: str) -> str:
+    """What a sealed body is bound to: it opens only as this item's."""
+    return f"outbox:{item_id}"
 
 
 def row(
@@ -38,12 +44,15 @@ def row(
     agent_id: str | None = None,
     conversation_id: str | None = None,
     message_id: str | None = None,
+    sealed: bool = False,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """One delivery as column -> value. Without an ``ordering_key`` the item is ordered
-    with nothing else."""
+    with nothing else. ``sealed`` stores the body encrypted (it carries a secret, such as a
+    one-time token): the worker opens it for the channel, the delivery log never shows it."""
     now = now or utcnow()
     item_id = new_id("delivery")
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return {
         "id": item_id,
         "organization_id": organization_id,
@@ -51,7 +60,7 @@ def row(
         "kind": kind,
         "event": event,
         "target": target,
-        "body": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        "body": crypto.encrypt(body, sealed_owner(item_id)) if sealed else body,
         "headers": json.dumps(dict(headers or {}), separators=(",", ":")),
         "secret_ref": secret_ref,
         "hold_key": hold_key,

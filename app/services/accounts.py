@@ -43,7 +43,9 @@ async def bootstrap(
             name=name,
             password_hash=await hash_password(password),
         )
-        await Membership.create(organization=org, user=user, role="owner", status="active")
+        await Membership.create(
+            public_id=new_id("membership"), organization=org, user=user, role="owner", status="active"
+        )
         raw = await api_keys.create_key_record(org, name="Bootstrap key", scopes=list(SCOPES), user=user)
     return Bootstrapped(organization=org, user=user, api_key=raw)
 

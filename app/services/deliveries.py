@@ -10,13 +10,14 @@ from channels.base import DeliveryResult
 from .. import outbox
 from ..events import bus
 from ..events.payloads import delivery_failed
+from ..kernel import crypto
 from ..kernel.auth import Principal, require_admin, require_scope
 from ..kernel.errors import Conflict, NotFound, ValidationFailed
 from ..kernel.pagination import newest_first, next_page
 from ..kernel.timefmt import utcnow
 from ..models.chat import Conversation, DeliveryAttempt, OutboxItem
 
-__all__ = ["list_deliveries", "get_delivery", "retry_delivery", "STATUSES", "ATTEMPT_LOG_LIMIT"]
+__all__ = ["list_deliveries", "get_delivery", "retry_delivery", "may_read_body", "STATUSES", "ATTEMPT_LOG_LIMIT"]
 
 ATTEMPT_LOG_LIMIT = 100
 STATUSES = ("pending", "delivering", "succeeded", "failed", "cancelled")
@@ -46,6 +47,12 @@ async def list_deliveries(
     if agent_id is not None:
         query = query.filter(agent_id=agent_id)
     return next_page(await newest_first(query, cursor, limit), limit)
+
+
+def may_read_body(principal: Principal, item: OutboxItem) -> bool:
+    """A message's text is for those who may read conversations; a sealed body (it carries a
+    one-time token) is for nobody."""
+    return "conversations:read" in principal.scopes and not crypto.is_encrypted(item.body)
 
 
 async def _find(principal: Principal, delivery_id: str) -> OutboxItem:

@@ -1,4 +1,11 @@
-"""Members of an organization: list, invite, accept an invitation, remove."""
+"""Members of an organization: list, invite, accept an invitation, remove.
+
+An invitation proves the invitee owns the mailbox when email is configured: the one-time
+token is emailed and never returned to the inviter. Without email (the embedded default)
+the token goes back to the inviting admin, who passes it on. Either way a pending member is
+known by its membership id (``mbr_...``), never by the user id of an account that may
+already exist in another organization.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from ..kernel.plans import enforce_limit
 from ..kernel.hashing import hash_password, hash_token, verify_password
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
+from . import mail
 from .validation import check_password, normalize_email
 
 __all__ = ["list_members", "invite_member", "accept_invite", "remove_member", "get_member"]
@@ -28,13 +36,15 @@ async def list_members(principal: Principal, *, limit: int = 500, offset: int = 
     return rows, total
 
 
-async def get_member(principal: Principal, user_id: str) -> Membership:
-    """The membership of ``user_id`` in the principal's organization, else 404."""
-    membership = (
-        await Membership.filter(organization_id=principal.org_id, user_id=user_id)
-        .select_related("user")
-        .first()
-    )
+async def get_member(principal: Principal, member_id: str) -> Membership:
+    """The membership in the principal's organization named by a user id, or by a pending
+    member's membership id (``mbr_...``), else 404."""
+    query = Membership.filter(organization_id=principal.org_id)
+    if member_id.startswith("mbr_"):
+        query = query.filter(public_id=member_id)
+    else:
+        query = query.filter(user_id=member_id)
+    membership = await query.select_related("user").first()
     if membership is None:
         raise NotFound("Member not found.")
     return membership
@@ -42,8 +52,9 @@ async def get_member(principal: Principal, user_id: str) -> Membership:
 
 async def invite_member(
     principal: Principal, email: str, *, invite_ttl_seconds: int, role: str = "member"
-) -> tuple[Membership, str]:
-    """Add a pending member; return it with the one-time invitation token."""
+) -> tuple[Membership, str | None]:
+    """Add a pending member; return it with the one-time invitation token, or with ``None``
+    when the token was emailed to the invitee (then nobody else ever sees it)."""
     require_scope(principal, "members:write")
     if role not in ("admin", "member"):
         raise ValidationFailed(details={"role": ["must be 'admin' or 'member'"]})
@@ -61,6 +72,7 @@ async def invite_member(
             user = await User.create(id=new_id("user"), email=email, email_key=key)
         try:
             membership = await Membership.create(
+                public_id=new_id("membership"),
                 organization=org,
                 user=user,
                 role=role,
@@ -71,8 +83,18 @@ async def invite_member(
             )
         except IntegrityError as exc:  # a concurrent invite of the same email won
             raise Conflict(f"{email} is already a member of this organization.", code="already_member") from exc
+        if mail.enabled():
+            inviter = principal.user.name or principal.user.email if principal.user is not None else None
+            await mail.send_invitation(
+                organization_id=org.id,
+                organization_name=org.name,
+                inviter=inviter,
+                to=user.email,
+                token=token,
+                expires_in_days=max(1, invite_ttl_seconds // 86400),
+            )
     membership.user = user
-    return membership, token
+    return membership, None if mail.enabled() else token
 
 
 async def accept_invite(token: str, password: str, name: str | None) -> Membership:
@@ -109,9 +131,9 @@ async def accept_invite(token: str, password: str, name: str | None) -> Membersh
     return membership
 
 
-async def remove_member(principal: Principal, user_id: str) -> None:
+async def remove_member(principal: Principal, member_id: str) -> None:
     require_scope(principal, "members:write")
-    membership = await get_member(principal, user_id)
+    membership = await get_member(principal, member_id)
     if membership.role == "owner":
         raise Forbidden("The organization's owner cannot be removed.", code="owner_not_removable")
     if membership.role == "admin" and not principal.is_admin:

@@ -9,6 +9,7 @@ from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..kernel import crypto, plans
+from ..services import mail
 from ..kernel.config import Settings, load_settings
 from ..kernel.db import close_db, init_db, migrate
 from tortoise.exceptions import IntegrityError
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
     settings = settings or load_settings()
     plans.configure(settings.plans_file)
     crypto.configure(settings)
+    mail.configure(settings)
     app = Quart("switchboard")
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -52,6 +54,8 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
         # Per account from anywhere: guesses spread over many addresses still run out.
         "login_account": RateLimiter(settings.login_attempts_per_minute * 5, window_seconds=600),
         "auth": RateLimiter(settings.auth_requests_per_minute),
+        # Reset emails per address asked for, from anywhere: no mailbox gets flooded.
+        "password_reset": RateLimiter(5, window_seconds=3600),
     }
     # Domain modules add start/stop hooks here (outbox worker, realtime, ...).
     app.extensions["startup"] = []

@@ -4,7 +4,7 @@ from typing import Any
 
 from quart import Blueprint
 
-from ...services import members, sessions
+from ...services import members, passwords, sessions
 from .request_io import Body, actor, parse_body, rate_limit, settings
 from .shapes import organization_json, user_json
 
@@ -50,6 +50,32 @@ async def accept_invite() -> dict[str, Any]:
     membership = await members.accept_invite(body.token, body.password, body.name)
     token = await sessions.open_session(membership, settings().session_ttl_seconds)
     return {"token": token, "user": user_json(membership.user, membership)}
+
+
+class ResetRequestBody(Body):
+    email: str
+
+
+class ResetConfirmBody(Body):
+    token: str
+    password: str
+
+
+@bp.post("/auth/password-reset")
+async def request_password_reset() -> tuple[dict[str, Any], int]:
+    rate_limit("auth", "")
+    body = await parse_body(ResetRequestBody)
+    rate_limit("password_reset", body.email.strip().lower(), per_address=False)
+    await passwords.request_reset(body.email, ttl_seconds=settings().password_reset_ttl_seconds)
+    return {"success": True, "message": "If the address has an account, a reset link is on its way."}, 202
+
+
+@bp.post("/auth/password-reset/confirm")
+async def confirm_password_reset() -> dict[str, Any]:
+    rate_limit("auth", "")
+    body = await parse_body(ResetConfirmBody)
+    await passwords.confirm_reset(body.token, body.password)
+    return {"success": True}
 
 
 @bp.get("/me")

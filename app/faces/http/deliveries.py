@@ -33,8 +33,9 @@ async def get_delivery(delivery_id: str) -> dict[str, Any]:
     return {
         "delivery": {
             **delivery_json(item, show_url=agents.may_see_urls(principal)),
-            # the payload carries a message's text: for those who may read conversations
-            "body": item.body if "conversations:read" in principal.scopes else None,
+            # the payload carries a message's text: for those who may read conversations;
+            # a sealed body (a one-time token) is for nobody
+            "body": item.body if deliveries.may_read_body(principal, item) else None,
             "attempt_log": [attempt_json(a) for a in attempts],
             "attempt_log_truncated": truncated,
         }

@@ -36,11 +36,13 @@ async def invite_member() -> tuple[dict[str, Any], int]:
     membership, token = await members.invite_member(
         principal, body.email, role=body.role, invite_ttl_seconds=settings().invite_ttl_seconds
     )
+    if token is None:  # emailed to the invitee: nobody else sees it
+        return {"member": member_json(membership), "invite_emailed": True}, 201
     # Only callers allowed to invite (admins, members:write keys) ever reach this line.
-    return {"member": member_json(membership), "invite_token": token}, 201
+    return {"member": member_json(membership), "invite_token": token, "invite_emailed": False}, 201
 
 
-@bp.delete("/members/<user_id>")
-async def remove_member(user_id: str) -> dict[str, Any]:
-    await members.remove_member(await actor(), user_id)
+@bp.delete("/members/<member_id>")
+async def remove_member(member_id: str) -> dict[str, Any]:
+    await members.remove_member(await actor(), member_id)
     return {"success": True}

@@ -23,8 +23,11 @@ def user_json(user: User, membership: Membership | None = None) -> dict[str, Any
 
 
 def member_json(m: Membership) -> dict[str, Any]:
+    """A pending member is known by its membership id: the invitee's user id (an account
+    that may exist in another organization) is shown once they accept."""
+    active = m.status == "active"
     return {
-        "id": m.user.id,
+        "id": m.user.id if active or not m.public_id else m.public_id,
         "email": m.user.email,
         "role": m.role,
         # A pending invitee may already have an account elsewhere: its name is not ours to show.
