@@ -24,7 +24,7 @@ from .models import Field, Table
 from .schema import COMPUTED_TYPES, SYSTEM_FIELDS, TableSchema, field_not_found, load_schema
 from .types import display_value, revive, stored_result
 
-__all__ = ["Plan", "plan_for", "check_formula", "Resolver", "recompute_table", "dependents_of"]
+__all__ = ["Plan", "plan_for", "check_formula", "mark_config_errors", "Resolver", "recompute_table", "dependents_of"]
 
 
 _formula: Any = None
@@ -57,6 +57,7 @@ class Plan:
     uses_now: bool
     needs_relations: list[Field]  # relation fields whose linked entries must be fetched
     needs_users: bool
+    broken: dict[str, str] = dataclasses.field(default_factory=dict)  # field id -> why it evaluates to empty
 
     @property
     def empty(self) -> bool:
@@ -100,16 +101,18 @@ async def _target_schema(table_id: str, cache: dict[str, TableSchema]) -> TableS
 _plans: dict[str, tuple[Any, Plan]] = {}
 
 
-async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = None, *, strict: bool = False) -> Plan:
-    """The evaluation order of the table's computed fields. ``strict`` raises on unknown
-    references and cycles (used when a field is saved); otherwise bad fields evaluate to empty."""
+async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = None, *, check: str | None = None) -> Plan:
+    """The evaluation order of the table's computed fields. A field whose config no longer
+    resolves (an unknown reference, a deleted relation, linked table or target field, a
+    cycle) evaluates to empty and is listed in ``broken`` with the reason; when it is the
+    field ``check`` (the one being saved), a ValidationFailed is raised instead."""
     if not any(f.type in COMPUTED_TYPES for f in schema.fields):
         return Plan(schema, [], False, [], False)
-    if cache is None and not strict and not any(f.type in ("rollup", "lookup") for f in schema.fields):
+    if cache is None and check is None and not any(f.type in ("rollup", "lookup") for f in schema.fields):
         hit = _plans.get(schema.table_id)
         if hit is not None and hit[0] == schema.table.updated_at:
             return hit[1]
-        plan = await plan_for(schema, {}, strict=False)
+        plan = await plan_for(schema, {})
         if len(_plans) > 512:
             _plans.clear()
         _plans[schema.table_id] = (schema.table.updated_at, plan)
@@ -117,9 +120,16 @@ async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = N
     cache = cache if cache is not None else {}
     cache[schema.table_id] = schema
     items: dict[str, Computed] = {}
+    broken: dict[str, str] = {}
     uses_now = False
     needs_rel: dict[str, Field] = {}
     needs_users = False
+
+    def bad(f: Field, error: ValidationFailed, reason: str) -> None:
+        if f.id == check:
+            raise error
+        broken[f.id] = reason
+
     for f in schema.fields:
         if f.type not in COMPUTED_TYPES:
             continue
@@ -128,19 +138,15 @@ async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = N
         if f.type == "formula":
             try:
                 c.parsed = parse_formula(cfg.get("expression", ""))
-            except ValidationFailed:
-                if strict:
-                    raise
+            except ValidationFailed as exc:
+                bad(f, exc, "config.expression: " + "; ".join(exc.details["config.expression"]))
                 continue
             uses_now = uses_now or bool(getattr(c.parsed, "uses_now", False))
+            unknown: list[str] = []
             for name in sorted(c.parsed.references):
                 ref = _resolve_ref(schema, name)
                 if ref is None:
-                    if strict:
-                        err = field_not_found(name, [x.name for x in schema.fields], where="config.expression")
-                        raise ValidationFailed(
-                            f"Formula references unknown field '{name}'.", details=err.details
-                        )
+                    unknown.append(name)  # reads as empty
                     continue
                 c.refs[name] = ref
                 if isinstance(ref, Field):
@@ -150,17 +156,25 @@ async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = N
                         needs_users = True
                 elif ref in ("created_by", "last_edited_by"):
                     needs_users = True
+            if unknown:
+                err = field_not_found(unknown[0], [x.name for x in schema.fields], where="config.expression")
+                bad(
+                    f,
+                    ValidationFailed(f"Formula references unknown field '{unknown[0]}'.", details=err.details),
+                    "config.expression: references unknown field " + ", ".join(f"'{n}'" for n in unknown),
+                )
         else:
             rel = schema.find(cfg.get("relation_field"))
             if rel is None or rel.type != "relation":
-                if strict:
-                    raise ValidationFailed(details={"config.relation_field": ["must name a relation field of this table"]})
+                message = "must name a relation field of this table"
+                bad(f, ValidationFailed(details={"config.relation_field": [message]}), f"config.relation_field: {message}")
                 continue
             target_schema = await _target_schema((rel.config or {}).get("table_id", ""), cache)
             target = target_schema.find(cfg.get("target_field")) if target_schema else None
             if target is None:
-                if strict:
-                    raise ValidationFailed(details={"config.target_field": ["must name a field of the linked table"]})
+                message = "must name a field of the linked table"
+                why = "the linked table no longer exists" if target_schema is None else "no such field in the linked table"
+                bad(f, ValidationFailed(details={"config.target_field": [message]}), f"config.target_field: {why}")
                 continue
             c.relation, c.target, c.target_schema = rel, target, target_schema
             needs_rel[rel.id] = rel
@@ -191,18 +205,29 @@ async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = N
     for fid in list(items):
         try:
             visit(fid, [])
-        except ValidationFailed:
-            if strict:
+        except ValidationFailed as exc:
+            # the fields on the path are left out (they evaluate to empty)
+            left_out = [x for x in state if state[x] == 1]
+            if check in left_out:
                 raise
-            # leave the cycle's members out; they evaluate to empty
-            for x in list(state):
-                if state[x] == 1:
-                    state[x] = 2
-    return Plan(schema, order, uses_now, list(needs_rel.values()), needs_users)
+            for x in left_out:
+                state[x] = 2
+                broken[x] = "config.expression: " + exc.details["config.expression"][0]
+    return Plan(schema, order, uses_now, list(needs_rel.values()), needs_users, broken)
 
 
-async def check_formula(schema: TableSchema) -> None:
-    await plan_for(schema, strict=True)
+async def check_formula(schema: TableSchema, field_id: str) -> None:
+    """Raise ValidationFailed if the computed field ``field_id`` cannot be evaluated; the
+    table's other computed fields are not checked (a broken one evaluates to empty)."""
+    await plan_for(schema, check=field_id)
+
+
+async def mark_config_errors(schema: TableSchema, fields: Iterable[Field] | None = None) -> None:
+    """Set ``config_error`` on the computed fields (of ``fields``, by default all of the
+    table's) whose config no longer resolves, and clear it on the others."""
+    plan = await plan_for(schema)
+    for f in schema.fields if fields is None else fields:
+        f.config_error = plan.broken.get(f.id) if f.type in COMPUTED_TYPES else None
 
 
 class Resolver:

@@ -67,6 +67,10 @@ class Field(Model):
     updated_at = fields.DatetimeField(auto_now=True)
     deleted_at = fields.DatetimeField(null=True)
 
+    # Not stored: why a computed field's config no longer resolves (a deleted relation,
+    # linked table or target field, an unknown reference), set by ``mark_config_errors``.
+    config_error: str | None = None
+
     class Meta:
         table = "store_fields"
 

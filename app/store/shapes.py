@@ -40,7 +40,11 @@ def database_json(db: Database) -> dict[str, Any]:
 
 
 def field_json(f: Field) -> dict[str, Any]:
-    return {
+    """A field. A formula, rollup or lookup whose config no longer resolves (its relation,
+    linked table or target field was deleted; it names an unknown field) also carries
+    ``"config_error": "<config key>: <why>"``; its values are empty until it is repaired
+    (PATCH its config) or deleted."""
+    out = {
         "id": f.id,
         "name": f.name,
         "type": f.type,
@@ -48,6 +52,9 @@ def field_json(f: Field) -> dict[str, Any]:
         "config": f.config or {},
         "created_at": iso(f.created_at),
     }
+    if f.config_error:
+        out["config_error"] = f.config_error
+    return out
 
 
 def table_json(schema: TableSchema) -> dict[str, Any]:

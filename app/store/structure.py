@@ -14,18 +14,17 @@ from ..kernel.errors import ValidationFailed
 from ..kernel.ids import new_id
 from ..kernel.plans import enforce_limit
 from ..kernel.transactions import atomic
-from . import events, sql
+from . import access, events, sql
 from .access import (
     entry_batches,
     get_database,
-    get_field,
     get_table,
     org_tz,
     ts_param,
     update_rows,
     well_formed,
 )
-from .computed import check_formula, dependents_of, recompute_table, search_text
+from .computed import check_formula, dependents_of, mark_config_errors, recompute_table, search_text
 from .entries import PROPAGATION_DEPTH, count_entries, create_entries
 from .models import Database, Field, Table
 from .schema import COMPUTED_TYPES, TableSchema, load_schema, touch
@@ -198,7 +197,10 @@ async def list_tables(
     by_table: dict[str, list[Field]] = {}
     for f in fields:
         by_table.setdefault(str(f.table_id), []).append(f)  # type: ignore[attr-defined]
-    return [TableSchema(t, by_table.get(str(t.id), [])) for t in tables], await q.count()
+    schemas = [TableSchema(t, by_table.get(str(t.id), [])) for t in tables]
+    for schema in schemas:
+        await mark_config_errors(schema)
+    return schemas, await q.count()
 
 
 async def create_table(principal: Principal, database_id: str, name: Any) -> TableSchema:
@@ -236,7 +238,9 @@ async def create_table(principal: Principal, database_id: str, name: Any) -> Tab
 
 
 async def get_table_schema(principal: Principal, table_id: str) -> TableSchema:
-    return await load_schema(await get_table(principal, table_id))
+    schema = await load_schema(await get_table(principal, table_id))
+    await mark_config_errors(schema)
+    return schema
 
 
 async def update_table(principal: Principal, table_id: str, changes: dict[str, Any]) -> TableSchema:
@@ -249,7 +253,9 @@ async def update_table(principal: Principal, table_id: str, changes: dict[str, A
             raise ValidationFailed(details={"position": ["must be a non-negative integer"]})
         table.position = pos
     await table.save()
-    return await load_schema(table)
+    schema = await load_schema(table)
+    await mark_config_errors(schema)
+    return schema
 
 
 async def delete_table(principal: Principal, table_id: str) -> None:
@@ -267,6 +273,7 @@ async def list_fields(
 ) -> tuple[list[Field], int]:
     """One page of the table's live fields in position order, and how many there are."""
     schema = await load_schema(await get_table(principal, table_id))
+    await mark_config_errors(schema)
     return schema.fields[offset : offset + limit], len(schema.fields)
 
 
@@ -333,7 +340,7 @@ async def create_field(principal: Principal, table_id: str, name: Any, ftype: An
         await touch(table)
         if ftype in COMPUTED_TYPES:
             schema = await load_schema(table)
-            await check_formula(schema)
+            await check_formula(schema, f.id)
             await _recompute(principal, schema)
     return f
 
@@ -413,8 +420,17 @@ async def _labels_for(schema: TableSchema, old: Field, new_type: str, cfg: dict[
     return check_config(new_type, {**cfg, "options": options}, existing=cfg)
 
 
+async def get_field(principal: Principal, field_id: str, *, write: bool = False) -> tuple[Table, Field]:
+    """The field and its table; a computed field whose config no longer resolves carries
+    ``config_error``."""
+    table, f = await access.get_field(principal, field_id, write=write)
+    if f.type in COMPUTED_TYPES:
+        await mark_config_errors(await load_schema(table), [f])
+    return table, f
+
+
 async def update_field(principal: Principal, field_id: str, changes: dict[str, Any], *, dry_run: bool = False) -> Field | Conversion:
-    table, f = await get_field(principal, field_id, write=True)
+    table, f = await access.get_field(principal, field_id, write=True)
     schema = await load_schema(table)
     new_name = _name(changes["name"]) if "name" in changes else f.name
     new_type = _check_type(changes.get("type", changes.get("field_type", f.type)))
@@ -430,10 +446,13 @@ async def update_field(principal: Principal, field_id: str, changes: dict[str, A
     if type_changed and new_type in ("select", "multi_select") and f.type not in ("select", "multi_select"):
         cfg = await _labels_for(schema, f, new_type, cfg)
     options_changed = f.type in ("select", "multi_select") and new_type == f.type and cfg.get("options") != (f.config or {}).get("options")
+    # a relation pointed at another table: rollups and lookups over it read that table now
+    relinked = f.type == "relation" and new_type == f.type and cfg.get("table_id") != (f.config or {}).get("table_id")
     if dry_run:
         total, ok, examples = (
             await _convert_values(principal, schema, f, new_type, cfg, apply=False) if type_changed else (0, 0, [])
         )
+        await mark_config_errors(schema, [f])
         return Conversion(f, True, total, ok, total - ok, examples)
     async with atomic():
         renamed = new_name != f.name
@@ -447,13 +466,15 @@ async def update_field(principal: Principal, field_id: str, changes: dict[str, A
             if removed:
                 await _drop_option_values(schema, f, set(removed))
         f.name, f.type, f.config = new_name, new_type, cfg
+        f.config_error = None  # checked above (resolved) or below (check_formula)
         await f.save()
         await touch(table)
         schema = await load_schema(table)
-        if f.type in COMPUTED_TYPES or (renamed or type_changed or options_changed) and any(
+        if f.type in COMPUTED_TYPES or (renamed or type_changed or options_changed or relinked) and any(
             x.type in COMPUTED_TYPES for x in schema.fields
         ):
-            await check_formula(schema) if f.type in COMPUTED_TYPES else None
+            if f.type in COMPUTED_TYPES:
+                await check_formula(schema, f.id)
             await _recompute(principal, schema)
         elif type_changed or options_changed:
             for dep_schema, _ in await dependents_of(principal.org_id, schema.table_id):
@@ -487,7 +508,7 @@ async def _drop_option_values(schema: TableSchema, f: Field, removed: set[str]) 
 
 
 async def delete_field(principal: Principal, field_id: str) -> None:
-    table, f = await get_field(principal, field_id, write=True)
+    table, f = await access.get_field(principal, field_id, write=True)
     async with atomic():
         f.deleted_at = _now()
         await f.save(update_fields=["deleted_at", "updated_at"])
