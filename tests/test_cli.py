@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +12,11 @@ from pathlib import Path
 import pytest
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(data_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "app.faces.cli", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "app.faces.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -59,3 +60,19 @@ def test_bad_password_and_plan_are_clear_errors(data_dir: Path) -> None:
     assert short.returncode == 1 and "password" in short.stderr
     plan = run_cli(data_dir, "bootstrap", "--org", "A", "--email", "a@a.io", "--password", "long enough", "--plan", "gold")
     assert plan.returncode == 1 and "plan" in plan.stderr
+
+
+def test_serve_on_a_taken_port_fails_at_once(data_dir: Path) -> None:
+    """Bound before it is announced: one clear line on stderr and a non-zero exit, not a
+    "listening" line followed by a process that never ends."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        try:
+            result = run_cli(data_dir, "serve", "--host", "127.0.0.1", "--port", str(port), timeout=20)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"serve kept running on a taken port: {exc.stdout!r} {exc.stderr!r}") from None
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"switchboard: cannot listen on 127.0.0.1:{port}: address already in use"
+    assert "listening" not in result.stdout.lower()

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -78,3 +79,36 @@ def test_make_serve_bootstraps_on_first_start_only(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/organization", headers={"x-api-key": key}).status_code == 200
     finally:
         _stop(proc)
+
+
+_SERVE_ON_TAKEN_PORT = """
+import socket, sys
+from dataclasses import replace
+from app.kernel.config import load_settings
+from app.serving.server import run, serve
+
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen(1)
+settings = replace(load_settings(), host="127.0.0.1", port=taken.getsockname()[1])
+try:
+    run(serve(settings), settings)
+except OSError as exc:
+    print(f"serve raised: {exc.strerror}", flush=True)
+    sys.exit(3)
+"""
+
+
+def test_serve_that_cannot_bind_leaves_nothing_running(tmp_path: Path) -> None:
+    """hypercorn binds after the app has started (and opened the database): when that fails,
+    serve() raises and no connection thread keeps the process alive."""
+    env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _SERVE_ON_TAKEN_PORT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"the process did not end: {exc.stdout!r} {exc.stderr!r}") from None
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "serve raised: Address already in use\n"

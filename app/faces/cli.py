@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import secrets
+import socket
 import sys
 from dataclasses import replace
 from typing import Any, Awaitable, Callable, Sequence
@@ -20,6 +21,8 @@ from ..kernel.db import init_db, migrate, tortoise_config
 from ..kernel.errors import SwitchboardError
 
 __all__ = ["main"]
+
+_BACKLOG = 100  # hypercorn's default
 
 
 async def _with_db(settings: Settings, fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -110,16 +113,39 @@ async def _first_start(settings: Settings) -> None:
     await _with_db(settings, run)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, set up as hypercorn sets up its own."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _serve(settings: Settings) -> int:
     from ..serving.server import run, serve
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_first_start(settings))
-    print(f"Switchboard listening on http://{settings.host}:{settings.port}", flush=True)
+    host = settings.host.strip("[]")
+    address = f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"
+    # Bind before anything is announced: a taken port is one line on stderr and exit 1.
     try:
-        run(serve(settings, auto_migrate=False, freeze_gc=True), settings)
-    except KeyboardInterrupt:
-        pass
+        sock = _listen(host, settings.port)
+    except OSError as exc:
+        print(f"switchboard: cannot listen on {address}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
+        return 1
+    with sock:
+        asyncio.run(_first_start(settings))
+        print(f"Switchboard listening on http://{address}", flush=True)
+        try:
+            run(serve(settings, sock=sock, auto_migrate=False, freeze_gc=True), settings)
+        except KeyboardInterrupt:
+            pass
     return 0
 
 

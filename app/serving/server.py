@@ -14,6 +14,7 @@ from hypercorn.config import Config
 
 from .asgi import build
 from ..kernel.config import Settings
+from ..kernel.db import close_db
 
 __all__ = ["serve", "run"]
 
@@ -111,4 +112,11 @@ async def serve(
         config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
     config.graceful_timeout = 3
-    await hypercorn_serve(asgi, config, shutdown_trigger=shutdown_trigger or asyncio.Event().wait)
+    try:
+        await hypercorn_serve(asgi, config, shutdown_trigger=shutdown_trigger or asyncio.Event().wait)
+    except Exception:
+        # hypercorn gave up after (or while) the app started, e.g. it could not bind: the
+        # app's shutdown never runs, so close the database here. aiosqlite's connection
+        # thread would otherwise keep the failed process alive.
+        await close_db()
+        raise
