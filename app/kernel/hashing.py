@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["hash_password", "verify_password", "hash_token", "sign", "constant_time_equal"]
+__all__ = ["hash_password", "verify_password", "hash_token"]
 
 _hasher = PasswordHasher()
 # Verified when the email is unknown, so a wrong email costs the same time as a wrong password.
@@ -36,11 +35,3 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 def hash_token(token: str) -> str:
     """API keys and session tokens carry >= 200 bits of entropy, so a fast hash is enough."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def sign(secret: str, message: bytes) -> str:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

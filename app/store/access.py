@@ -71,10 +71,6 @@ def org_tz(principal: Principal) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def read_scope(kind: str) -> str:
-    return f"data.{kind}:read"
-
-
 async def get_database(principal: Principal, database_id: str, *, write: bool = False) -> Database:
     require_scope(principal, "data.databases:write" if write else "data.databases:read")
     if not well_formed(database_id):

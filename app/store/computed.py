@@ -24,7 +24,7 @@ from .models import Field, Table
 from .schema import COMPUTED_TYPES, SYSTEM_FIELDS, TableSchema, field_not_found, load_schema
 from .types import display_value, revive, stored_result
 
-__all__ = ["Plan", "plan_for", "check_formula", "mark_config_errors", "Resolver", "recompute_table", "dependents_of"]
+__all__ = ["EvaluationPlan", "plan_for", "check_formula", "mark_config_errors", "Resolver", "recompute_table", "dependents_of"]
 
 
 _formula: Any = None
@@ -51,7 +51,9 @@ class Computed:
 
 
 @dataclass
-class Plan:
+class EvaluationPlan:
+    """How a table's computed fields are evaluated: their order and what must be fetched."""
+
     schema: TableSchema
     order: list[Computed]
     uses_now: bool
@@ -98,16 +100,16 @@ async def _target_schema(table_id: str, cache: dict[str, TableSchema]) -> TableS
     return cache[table_id]
 
 
-_plans: dict[str, tuple[Any, Plan]] = {}
+_plans: dict[str, tuple[Any, EvaluationPlan]] = {}
 
 
-async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = None, *, check: str | None = None) -> Plan:
+async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = None, *, check: str | None = None) -> EvaluationPlan:
     """The evaluation order of the table's computed fields. A field whose config no longer
     resolves (an unknown reference, a deleted relation, linked table or target field, a
     cycle) evaluates to empty and is listed in ``broken`` with the reason; when it is the
     field ``check`` (the one being saved), a ValidationFailed is raised instead."""
     if not any(f.type in COMPUTED_TYPES for f in schema.fields):
-        return Plan(schema, [], False, [], False)
+        return EvaluationPlan(schema, [], False, [], False)
     if cache is None and check is None and not any(f.type in ("rollup", "lookup") for f in schema.fields):
         hit = _plans.get(schema.table_id)
         if hit is not None and hit[0] == schema.table.updated_at:
@@ -213,7 +215,7 @@ async def plan_for(schema: TableSchema, cache: dict[str, TableSchema] | None = N
             for x in left_out:
                 state[x] = 2
                 broken[x] = "config.expression: " + exc.details["config.expression"][0]
-    return Plan(schema, order, uses_now, list(needs_rel.values()), needs_users, broken)
+    return EvaluationPlan(schema, order, uses_now, list(needs_rel.values()), needs_users, broken)
 
 
 async def check_formula(schema: TableSchema, field_id: str) -> None:
@@ -241,7 +243,7 @@ class Resolver:
         self.linked: dict[str, EntryRecord] = {}
         self.schemas: dict[str, TableSchema] = {}
 
-    async def prepare(self, plan: Plan, rows: Iterable[dict[str, Any]]) -> None:
+    async def prepare(self, plan: EvaluationPlan, rows: Iterable[dict[str, Any]]) -> None:
         if plan.needs_users and self.users is None:
             members = await Membership.filter(organization_id=self.org_id).select_related("user")
             self.users = {m.user.id: (m.user.name or m.user.email) for m in members}
@@ -335,7 +337,7 @@ class Resolver:
             return None
         return min(comparable) if fn == "min" else max(comparable)
 
-    def apply(self, plan: Plan, data: dict[str, Any], meta: EntryRecord | None) -> dict[str, Any]:
+    def apply(self, plan: EvaluationPlan, data: dict[str, Any], meta: EntryRecord | None) -> dict[str, Any]:
         """Evaluate the plan into ``data`` (in place) and return it."""
         if plan.empty:
             return data

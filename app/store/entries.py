@@ -31,7 +31,7 @@ from .access import (
     ts_param,
     update_rows,
 )
-from .computed import Plan, Resolver, dependents_of, plan_for, search_fields, search_text
+from .computed import EvaluationPlan, Resolver, dependents_of, plan_for, search_fields, search_text
 from .models import Table
 from .schema import COMPUTED_TYPES, TableSchema, field_not_found, load_schema
 from .types import Invalid, normalizer
@@ -71,7 +71,7 @@ class WriteContext:
     principal: Principal
     table: Table
     schema: TableSchema
-    plan: Plan
+    plan: EvaluationPlan
     resolver: Resolver
     now: datetime
     events: list[events.EntryChanged] = field(default_factory=list)

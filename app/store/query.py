@@ -470,7 +470,7 @@ def _signature(parts: Any) -> str:
 
 
 @dataclass
-class _Plan:
+class _QueryPlan:
     """One compiled entries query."""
 
     text: str
@@ -497,7 +497,7 @@ def _compile_query(
     cursor: str | None,
     use_cursor: bool,
     include_total: bool | None,
-) -> _Plan:
+) -> _QueryPlan:
     """Check the query's arguments against the schema and compile it (no I/O)."""
     use_cursor = use_cursor or cursor is not None
     max_limit = MAX_CURSOR_LIMIT if use_cursor else MAX_OFFSET_LIMIT
@@ -545,12 +545,12 @@ def _compile_query(
     count_text = None
     if include_total if include_total is not None else not use_cursor:
         count_text = f"SELECT COUNT(*) AS n FROM store_entries WHERE {' AND '.join(count_where)}"
-    return _Plan(
+    return _QueryPlan(
         text, d.params, count_text, count_params, keys, signature, sorted(c.index_fields), limit, offset, use_cursor
     )
 
 
-def _page(schema: TableSchema, q: _Plan, rows: list[Any], count_rows: list[Any] | None) -> Page:
+def _page(schema: TableSchema, q: _QueryPlan, rows: list[Any], count_rows: list[Any] | None) -> Page:
     has_more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_cursor = None

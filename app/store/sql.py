@@ -342,8 +342,3 @@ async def drop_field_index(field_id: str) -> None:
     for key in [k for k in _indexed if k[1].startswith("sg_") and field_id.lower() in k[1]]:
         await connections.get("default").execute_script(f'DROP INDEX IF EXISTS "{key[1]}"')
         _indexed.discard(key)
-
-
-def forget_indexes() -> None:
-    """Forget which indexes exist (tests switch databases under one process)."""
-    _indexed.clear()
