@@ -97,7 +97,7 @@ class OutboxItem(Model):
 
     id = fields.CharField(max_length=32, primary_key=True)
     organization_id = fields.CharField(max_length=32, db_index=True)
-    channel = fields.CharField(max_length=16, default="webhook")
+    channel = fields.CharField(max_length=16, default="webhook", db_default="webhook")
     kind = fields.CharField(max_length=32)  # what it is: agent_webhook | invitation | password_reset ...
     event = fields.CharField(max_length=64)
     target = fields.CharField(max_length=2048)

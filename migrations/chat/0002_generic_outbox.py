@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='OutboxItem',
             name='channel',
-            field=fields.CharField(default='webhook', max_length=16),
+            field=fields.CharField(default='webhook', db_default='webhook', max_length=16),
         ),
         ops.AddField(
             model_name='OutboxItem',
