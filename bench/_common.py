@@ -44,8 +44,19 @@ class Server:
             self.proc.kill()
 
 
+def pin_cpus() -> list[str]:
+    """``BENCH_SERVER_CPUS=0 BENCH_CLIENT_CPUS=1``: the server runs on the first set (as
+    ``taskset -c``), this load generator on the second, so they never share a core."""
+    client = os.environ.get("BENCH_CLIENT_CPUS")
+    if client:
+        os.sched_setaffinity(0, {int(c) for c in client.split(",")})
+    server = os.environ.get("BENCH_SERVER_CPUS")
+    return ["taskset", "-c", server] if server else []
+
+
 def start_server(extra_env: dict[str, str] | None = None) -> Server:
     """Bootstrap a fresh SQLite data dir with the CLI, then `switchboard serve` it."""
+    pinned = pin_cpus()
     data_dir = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
     port = free_port()
     env = {
@@ -64,7 +75,7 @@ def start_server(extra_env: dict[str, str] | None = None) -> Server:
         env=env, cwd=ROOT, check=True, capture_output=True,
     )
     api_key = json.loads(out.stdout.decode().strip().splitlines()[-1])["api_key"]
-    proc = subprocess.Popen([*cli, "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*pinned, *cli, "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     server = Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, api_key, proc, data_dir)
     deadline = time.time() + 30
     while time.time() < deadline:

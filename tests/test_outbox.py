@@ -291,3 +291,25 @@ async def test_queued_deliveries_survive_the_upgrade(empty_url: str, tmp_path: P
             assert [r.json["messageId"] for r in receiver.acknowledged[2:]] == ["msg_agt_off_1", "msg_agt_off_2"]
     finally:
         await receiver.stop()
+
+
+async def test_a_queued_delivery_can_be_cancelled_by_hand(probe_app: tuple[Any, Probe]) -> None:
+    app, probe = probe_app
+    org = await make_org("Acme")
+    async with app.app_context():
+        await outbox.hold("test:cancel")
+        item_id = await _queue(org.id, "never", hold_key="test:cancel")
+    client = app.test_client()
+    cancelled = await client.post(f"/api/v1/deliveries/{item_id}/cancel", headers=org.headers)
+    assert cancelled.status_code == 200
+    shown = (await cancelled.get_json())["delivery"]
+    assert shown["status"] == "cancelled" and shown["last_error"].startswith("cancelled by API key")
+    again = await client.post(f"/api/v1/deliveries/{item_id}/cancel", headers=org.headers)
+    assert again.status_code == 409 and (await again.get_json())["error"]["code"] == "delivery_finished"
+    retry = await client.post(f"/api/v1/deliveries/{item_id}/retry", headers=org.headers)
+    assert retry.status_code == 409
+    async with app.app_context():
+        await outbox.release("test:cancel")
+    other = await make_org("Globex")
+    assert (await client.post(f"/api/v1/deliveries/{item_id}/cancel", headers=other.headers)).status_code == 404
+    assert (await OutboxItem.get(id=item_id)).status == "cancelled" and probe.sent == []

@@ -17,7 +17,15 @@ from ..kernel.pagination import newest_first, next_page
 from ..kernel.timefmt import utcnow
 from ..models.chat import Conversation, DeliveryAttempt, OutboxItem
 
-__all__ = ["list_deliveries", "get_delivery", "retry_delivery", "may_read_body", "STATUSES", "ATTEMPT_LOG_LIMIT"]
+__all__ = [
+    "list_deliveries",
+    "get_delivery",
+    "retry_delivery",
+    "cancel_delivery",
+    "may_read_body",
+    "STATUSES",
+    "ATTEMPT_LOG_LIMIT",
+]
 
 ATTEMPT_LOG_LIMIT = 100
 STATUSES = ("pending", "delivering", "succeeded", "failed", "cancelled")
@@ -87,6 +95,18 @@ async def retry_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
     if not updated:
         raise Conflict("This delivery is already queued.", code="delivery_in_progress")
     await outbox.wake_after_commit()
+    await item.refresh_from_db()
+    return item
+
+
+async def cancel_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
+    """Stop a queued delivery for good (it stays in the log as ``cancelled``). One already
+    handed to its channel may still arrive: the attempt in flight is not called back."""
+    _check_reader(principal, "agents:write")
+    item = await _find(principal, delivery_id)
+    who = f"API key {principal.api_key_id}" if principal.kind == "api_key" or principal.user is None else principal.user.email
+    if not await outbox.cancel([item.id], f"cancelled by {who}"):
+        raise Conflict("This delivery is already finished.", code="delivery_finished")
     await item.refresh_from_db()
     return item
 

@@ -47,3 +47,10 @@ async def retry_delivery(delivery_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
     item = await deliveries.retry_delivery(principal, delivery_id)
     return {"success": True, "delivery": delivery_json(item, show_url=agents.may_see_urls(principal))}, 202
+
+
+@bp.post("/<delivery_id>/cancel")
+async def cancel_delivery(delivery_id: str) -> dict[str, Any]:
+    principal = await actor()
+    item = await deliveries.cancel_delivery(principal, delivery_id)
+    return {"success": True, "delivery": delivery_json(item, show_url=agents.may_see_urls(principal))}
