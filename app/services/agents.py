@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from channels.webhook import UnsafeURL, check_url
@@ -12,11 +12,12 @@ from .. import outbox
 from ..kernel import crypto
 from ..kernel.auth import Principal, require_scope
 from ..kernel.errors import NotFound, ValidationFailed
-from ..kernel.ids import new_id, new_secret
+from ..kernel.ids import new_id
 from ..kernel.plans import enforce_limit
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
 from ..models.chat import PROTOCOLS, Agent, OutboxItem
+from . import signing
 
 __all__ = [
     "create_agent",
@@ -30,13 +31,11 @@ __all__ = [
     "may_see_urls",
     "encrypt_stored_secrets",
     "outbox_key",
-    "SECRET_OVERLAP",
     "UNSET",
 ]
 
 log = logging.getLogger("switchboard.agents")
 
-SECRET_OVERLAP = timedelta(hours=24)
 CONFIG_KEYS = ("provider", "model", "system_prompt", "temperature", "max_tokens", "mcp_servers")
 
 
@@ -54,17 +53,9 @@ def outbox_key(agent_id: str) -> str:
     return f"agent:{agent_id}"
 
 
-def _new_signing_secret() -> str:
-    return new_secret("whsec", 40)
-
-
-def _seal(agent_id: str, secret: str) -> str:
-    """Signing secrets are stored encrypted, bound to their agent (see app/crypto.py)."""
-    return crypto.encrypt(secret, f"agent:{agent_id}")
-
-
-def _open(agent_id: str, stored: str) -> str:
-    return crypto.decrypt(stored, f"agent:{agent_id}")
+def _owner(agent_id: str) -> str:
+    """What the agent's secrets are bound to when encrypted (see app/kernel/crypto.py)."""
+    return f"agent:{agent_id}"
 
 
 async def _check_url(field: str, url: str | None, allow_private: bool) -> str | None:
@@ -120,7 +111,7 @@ async def create_agent(
         raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     org = principal.organization
     await enforce_limit(org.plan, "agents", lambda: Agent.filter(organization_id=org.id).count())
-    secret = _new_signing_secret()
+    secret = signing.new()
     agent_id = new_id("agent")
     async with atomic():
         agent = await Agent.create(
@@ -132,7 +123,7 @@ async def create_agent(
             test_webhook_url=test_webhook_url,
             enabled=enabled,
             config=_check_config(config or {}),
-            signing_secret=_seal(agent_id, secret),
+            signing_secret=signing.seal(_owner(agent_id), secret),
         )
         if not enabled:
             await outbox.hold(outbox_key(agent_id))
@@ -226,33 +217,20 @@ async def rotate_secret(principal: Principal, agent_id: str) -> tuple[Agent, str
     """A new signing secret; the old one keeps signing (second ``v1=``) for 24 hours."""
     require_scope(principal, "agents:write")
     agent = await find_agent(principal, agent_id)
-    secret = _new_signing_secret()
-    try:
-        agent.previous_signing_secret = _seal(agent.id, _open(agent.id, agent.signing_secret))
-        agent.previous_secret_expires_at = utcnow() + SECRET_OVERLAP
-    except crypto.CryptoError:
-        # The server's key no longer opens the old secret (key file lost or key changed):
-        # rotating is how to recover, so the new secret signs alone.
-        log.warning("agent %s: old signing secret unreadable with this key; rotating without overlap", agent.id)
-        agent.previous_signing_secret = None
-        agent.previous_secret_expires_at = None
-    agent.signing_secret = _seal(agent.id, secret)
+    rotation = signing.rotate(_owner(agent.id), agent.signing_secret)
+    agent.signing_secret = rotation.stored
+    agent.previous_signing_secret = rotation.previous
+    agent.previous_secret_expires_at = rotation.previous_expires_at
     await agent.save()
-    return agent, secret
+    return agent, rotation.secret
 
 
 def signing_secrets(agent: Agent, now: datetime | None = None) -> tuple[str, ...]:
     """The secrets that sign right now, newest first, decrypted (``CryptoError`` if the
     server's key does not open them)."""
-    now = now or utcnow()
-    current = _open(agent.id, agent.signing_secret)
-    if (
-        agent.previous_signing_secret
-        and agent.previous_secret_expires_at is not None
-        and agent.previous_secret_expires_at > now
-    ):
-        return (current, _open(agent.id, agent.previous_signing_secret))
-    return (current,)
+    return signing.current(
+        _owner(agent.id), agent.signing_secret, agent.previous_signing_secret, agent.previous_secret_expires_at, now
+    )
 
 
 def delivery_url(agent: Agent) -> str | None:
@@ -287,7 +265,7 @@ async def encrypt_stored_secrets() -> int:
     for column in ("signing_secret", "previous_signing_secret"):
         legacy = await Agent.filter(**{f"{column}__startswith": "whsec_"}).values_list("id", column)
         for agent_id, plain in legacy:
-            done += await Agent.filter(id=agent_id, **{column: plain}).update(**{column: _seal(agent_id, plain)})
+            done += await Agent.filter(id=agent_id, **{column: plain}).update(**{column: signing.seal(_owner(agent_id), plain)})
     return done
 
 
