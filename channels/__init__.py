@@ -52,4 +52,5 @@ def _email(settings: "Settings") -> Channel | None:
 
 
 register("webhook", _webhook)
+register("callback", _webhook)  # interactive-message answers: signed POSTs like webhooks
 register("email", _email)

@@ -25,11 +25,25 @@ __all__ = [
     "typing_event",
     "DeliveryFailed",
     "delivery_failed",
+    "InteractionJSON",
+    "interaction_json",
+    "CallbackBody",
+    "interaction_callback",
 ]
 
 
-class MessageJSON(TypedDict):
-    """``message.created`` on the socket, and a message in REST answers."""
+class InteractionJSON(TypedDict, total=False):
+    status: str  # pending | responded | expired
+    action_type: str
+    expires_at: str | None
+    response: dict[str, Any] | None
+    responded_by: dict[str, Any] | None
+    responded_at: str | None
+
+
+class MessageJSON(TypedDict, total=False):
+    """``message.created`` / ``message.updated`` on the socket, and a message in REST
+    answers. ``kind``, ``elements`` and ``interaction`` are there for interactive messages."""
 
     id: str
     conversation_id: str
@@ -39,6 +53,9 @@ class MessageJSON(TypedDict):
     user_id: str | None
     external_message_id: str | None
     created_at: str | None
+    kind: str
+    elements: list[dict[str, Any]]
+    interaction: InteractionJSON
 
 
 class MessageWebhook(TypedDict):
@@ -60,26 +77,35 @@ class MessageCreated:
     webhook: MessageWebhook
 
 
-def message_json(message: Any) -> MessageJSON:
-    """A stored message (model or row with the same attribute names)."""
-    return message_created(message).socket
+def message_json(message: Any, interaction: Any = None) -> MessageJSON:
+    """A stored message (model or row with the same attribute names); an interactive one
+    with its ``Interaction``."""
+    return message_created(message, interaction=interaction).socket
 
 
-def message_created(message: Any, *, agent_id: str = "", user_email: str | None = None) -> MessageCreated:
+def message_created(
+    message: Any, *, agent_id: str = "", user_email: str | None = None, interaction: Any = None
+) -> MessageCreated:
     """Both renderings of one message. ``message`` has the ``Message`` model's attributes
     (``conversation_id`` and ``user_id`` as plain ids)."""
     created_at = iso(message.created_at)
+    socket = MessageJSON(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        role=message.role,
+        content=message.content,
+        user_id=message.user_id,
+        external_message_id=message.external_message_id,
+        created_at=created_at,
+    )
+    if getattr(message, "kind", "text") == "interactive":
+        socket["kind"] = "interactive"
+        socket["elements"] = list(message.elements or [])
+        if interaction is not None:
+            socket["interaction"] = interaction_json(interaction)
     return MessageCreated(
-        socket=MessageJSON(
-            id=message.id,
-            conversation_id=message.conversation_id,
-            seq=message.seq,
-            role=message.role,
-            content=message.content,
-            user_id=message.user_id,
-            external_message_id=message.external_message_id,
-            created_at=created_at,
-        ),
+        socket=socket,
         webhook=MessageWebhook(
             event="message.created",
             conversationId=message.conversation_id,
@@ -164,3 +190,56 @@ def delivery_failed(
         error=error,
         failed_at=iso(failed_at),
     )
+
+
+def interaction_json(interaction: Any) -> InteractionJSON:
+    """An ``Interaction`` as people see it (never its callback URL or id)."""
+    out = InteractionJSON(
+        status=interaction.status, action_type=interaction.action_type, expires_at=iso(interaction.expires_at)
+    )
+    if interaction.status == "responded":
+        out["response"] = interaction.response
+        out["responded_by"] = {"user_id": interaction.responded_by_id, "email": interaction.responded_by_email}
+        out["responded_at"] = iso(interaction.responded_at)
+    return out
+
+
+class CallbackBody(TypedDict, total=False):
+    """The contract's Callback Response, key for key; ``expired`` adds ``expired_at``."""
+
+    callback_id: str
+    conversation_id: str
+    message_id: str
+    response_type: str  # boolean | buttons | fields | expired
+    approved: bool
+    message: str | None
+    selection: str
+    data: dict[str, Any]
+    responded_at: str | None
+    responded_by: dict[str, Any]
+    expired_at: str | None
+
+
+def interaction_callback(interaction: Any) -> CallbackBody:
+    """What is POSTed to the callback URL once the interaction is answered or expires."""
+    body = CallbackBody(
+        callback_id=interaction.callback_id,
+        conversation_id=interaction.conversation_id,
+        message_id=interaction.message_id,
+    )
+    if interaction.status == "expired":
+        body["response_type"] = "expired"
+        body["expired_at"] = iso(interaction.expires_at)
+        return body
+    body["response_type"] = interaction.action_type
+    response = interaction.response or {}
+    if interaction.action_type == "boolean":
+        body["approved"] = bool(response.get("approved"))
+        body["message"] = response.get("message")
+    elif interaction.action_type == "buttons":
+        body["selection"] = str(response.get("selection", ""))
+    else:
+        body["data"] = dict(response.get("data") or {})
+    body["responded_at"] = iso(interaction.responded_at)
+    body["responded_by"] = {"user_id": interaction.responded_by_id, "email": interaction.responded_by_email}
+    return body

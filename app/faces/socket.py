@@ -5,9 +5,9 @@ Clients connect with ``auth={"token": <session token or API key>}``; anything el
 A person's connections join ``user:<id>``; admin sessions and API keys also join
 ``org:<id>``; ``subscribe`` joins ``conv:<id>``.
 
-Server -> client: ``message.created``, ``conversation.created``, ``typing``,
+Server -> client: ``message.created``, ``message.updated``, ``conversation.created``, ``typing``,
 ``delivery.failed``. Client -> server (the return value is the ack): ``subscribe``,
-``unsubscribe``, ``message.send``, ``sync``. Failed acks carry the REST error envelope.
+``unsubscribe``, ``message.send``, ``interactive.respond``, ``sync``. Failed acks carry the REST error envelope.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..events.payloads import message_json
 from ..kernel.auth import Principal, authenticate_token
 from ..kernel.config import Settings
 from ..kernel.errors import InternalError, SwitchboardError, ValidationFailed
-from ..services import conversations, messages
+from ..services import conversations, interactive, messages
 
 __all__ = ["create_socket_server", "MAX_SEQ"]
 
@@ -112,6 +112,12 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
         message = await messages.send_user_message(principal, _str(data, "conversation_id"), content)
         return {"success": True, "message": message_json(message)}
 
+    @handler("interactive.respond")
+    async def interactive_respond(principal: Principal, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        answer = {k: v for k, v in data.items() if k != "message_id"}
+        message, interaction = await interactive.respond(principal, _str(data, "message_id"), answer)
+        return {"success": True, "message": message_json(message, interaction)}
+
     @handler("sync")
     async def sync(principal: Principal, sid: str, data: dict[str, Any]) -> dict[str, Any]:
         after_seq = data.get("after_seq", 0)
@@ -123,7 +129,7 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
         return {
             "success": True,
             "conversation_id": conversation_id,
-            "messages": [message_json(m) for m in page.messages],
+            "messages": [message_json(m, page.interactions.get(m.id)) for m in page.messages],
             "has_more": page.has_more,
             "last_seq": page.last_seq,
         }

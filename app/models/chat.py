@@ -10,7 +10,7 @@ from tortoise.models import Model
 if TYPE_CHECKING:
     from .core import Organization, User
 
-__all__ = ["Agent", "Conversation", "Message", "OutboxItem", "OutboxHold", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
+__all__ = ["Agent", "Conversation", "Message", "Interaction", "OutboxItem", "OutboxHold", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
 
 PROTOCOLS = ("webhook", "custom")
 ROLES = ("user", "assistant", "system")
@@ -77,11 +77,40 @@ class Message(Model):
         "core.User", related_name="messages", null=True, on_delete=fields.SET_NULL
     )
     external_message_id = fields.CharField(max_length=255, null=True)
+    kind = fields.CharField(max_length=16, default="text", db_default="text")  # text | interactive
+    # An interactive message's elements (header, text, divider and one action element).
+    elements: fields.Field[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "messages"
         unique_together = (("conversation", "seq"), ("conversation", "external_message_id"))
+
+
+class Interaction(Model):
+    """The state of an interactive message: who may be called back, and the one answer.
+
+    ``status`` goes pending -> responded | expired exactly once (a conditional update), in
+    the transaction that also queues the callback.
+    """
+
+    message_id = fields.CharField(max_length=32, primary_key=True)
+    organization_id = fields.CharField(max_length=32)
+    conversation_id = fields.CharField(max_length=32)
+    action_type = fields.CharField(max_length=16)  # boolean | buttons | fields
+    callback_url = fields.CharField(max_length=2048)
+    callback_id = fields.CharField(max_length=255)
+    status = fields.CharField(max_length=16, default="pending")
+    expires_at = fields.DatetimeField(null=True)
+    response: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
+    responded_by_id = fields.CharField(max_length=32, null=True)
+    responded_by_email = fields.CharField(max_length=320, null=True)
+    responded_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "interactions"
+        indexes = (("status", "expires_at"),)
 
 
 class OutboxItem(Model):

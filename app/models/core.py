@@ -15,6 +15,11 @@ class Organization(Model):
     name = fields.CharField(max_length=200)
     plan = fields.CharField(max_length=32, default="self-hosted")
     timezone = fields.CharField(max_length=64, default="UTC")
+    # Signs interactive-message callbacks (encrypted at rest, bound to the organization);
+    # made on first use. After a rotation the previous one keeps signing until it expires.
+    callback_secret = fields.CharField(max_length=255, null=True)
+    previous_callback_secret = fields.CharField(max_length=255, null=True)
+    previous_callback_secret_expires_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

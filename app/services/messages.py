@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from tortoise import connections
@@ -28,7 +28,7 @@ from ..kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic, in_atomic
-from ..models.chat import Message
+from ..models.chat import Interaction, Message
 from . import typing_indicators as typing_service
 from . import usage
 from .conversations import access_conversation
@@ -36,6 +36,9 @@ from .conversations import access_conversation
 __all__ = [
     "send_user_message",
     "originate",
+    "agent_target",
+    "store_interactive",
+    "Target",
     "list_messages",
     "MessagePage",
     "MAX_CONTENT",
@@ -110,6 +113,7 @@ class MessagePage:
     messages: list[Message]
     has_more: bool
     last_seq: int
+    interactions: dict[str, Interaction] = field(default_factory=dict)  # by message id
 
 
 def _check_content(content: str) -> str:
@@ -135,9 +139,11 @@ async def _store(
     user_email: str | None,
     external_message_id: str | None = None,
     clears_typing: bool = False,
+    interactive: tuple[list[dict[str, Any]], Any] | None = None,
 ) -> Message:
     """Write the message (and, for a webhook agent, its outbox row) in one transaction,
-    then emit ``message.created`` and wake the outbox worker."""
+    then emit ``message.created`` and wake the outbox worker. ``interactive`` is
+    (elements, interaction) of an interactive message, written in the caller's transaction."""
     now = utcnow()
     conv_id = target.conversation_id
     row: dict[str, Any] = {
@@ -150,6 +156,9 @@ async def _store(
         "external_message_id": external_message_id,
         "created_at": now,
     }
+    interaction = None
+    if interactive is not None:
+        row["kind"], (row["elements"], interaction) = "interactive", interactive
     delivery: dict[str, Any] | None = None
     if role == "user" and target.agent_protocol == "webhook":
         url = target.test_webhook_url if target.test_mode and target.test_webhook_url else target.webhook_url
@@ -177,7 +186,7 @@ async def _store(
         task = asyncio.ensure_future(_commit(target, row, delivery, _write_sqlite, clears_typing))
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
-    return await _commit(target, row, delivery, _write, clears_typing)
+    return await _commit(target, row, delivery, _write, clears_typing, interaction)
 
 
 async def _commit(
@@ -186,6 +195,7 @@ async def _commit(
     delivery: dict[str, Any] | None,
     write: Callable[[dict[str, Any], dict[str, Any] | None], Awaitable[int]],
     clears_typing: bool,
+    interaction: Any = None,
 ) -> Message:
     """Write, then announce: ``message.created``, the outbox wake-up, the typing clear."""
     seq = await write(row, delivery)
@@ -194,7 +204,9 @@ async def _commit(
     if delivery is not None:
         await outbox.wake_after_commit()
     await bus.emit_on_commit(
-        "message.created", bus.conversation_rooms(target.conversation_id, target.owner_id), message_json(message)
+        "message.created",
+        bus.conversation_rooms(target.conversation_id, target.owner_id),
+        message_json(message, interaction),
     )
     target.last_seq = seq
     if clears_typing:
@@ -216,7 +228,10 @@ async def _write(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
         if not bumped:  # deleted since it was read (its agent was deleted meanwhile)
             raise NotFound("Conversation not found.")
         seq = int(bumped[0]["last_seq"])
-        sql, params = insert_sql("messages", {**row, "seq": seq})
+        values = {**row, "seq": seq}
+        if "elements" in values:  # a JSON column: encoded as tortoise encodes it for this database
+            values["elements"] = Message._meta.fields_map["elements"].to_db_value(values["elements"], Message)
+        sql, params = insert_sql("messages", values)
         await conn.execute_query(_placeholders(dialect, sql), params)
         if delivery is not None:
             delivery["ordering_seq"] = seq
@@ -259,6 +274,30 @@ async def send_user_message(principal: Principal, conversation_id: str, content:
     return await _store(target, role="user", content=content, user_id=target.owner_id, user_email=target.owner_email)
 
 
+async def agent_target(principal: Principal, conversation_id: str, *, agent_id: str | None = None) -> Target:
+    """Where an agent's message goes, checked as every agent message is: an API key with
+    ``conversations:write``, a visible conversation (of ``agent_id`` when given), an enabled
+    agent, the plan's daily message limit."""
+    require_scope(principal, "conversations:write")
+    if principal.kind != "api_key":
+        raise Forbidden("Agent messages are sent with an API key.")
+    target = await _target(principal, conversation_id)
+    if agent_id is not None and target.agent_id != agent_id:
+        raise NotFound("Conversation not found for this agent.")
+    _ensure_enabled(target)
+    await usage.check_messages_per_day(principal.organization)
+    return target
+
+
+async def store_interactive(target: Target, content: str, elements: list[dict[str, Any]], interaction: Any) -> Message:
+    """An agent's interactive message, inside the caller's transaction (which also writes
+    its ``interaction``); ``message.created`` carries both once it commits."""
+    return await _store(
+        target, role="assistant", content=_check_content(content), user_id=None, user_email=None,
+        clears_typing=True, interactive=(elements, interaction),
+    )
+
+
 async def originate(
     principal: Principal,
     conversation_id: str,
@@ -280,11 +319,7 @@ async def originate(
         external_message_id = external_message_id.strip() or None
         if external_message_id is not None and len(external_message_id) > 255:
             raise ValidationFailed(details={"external_message_id": ["must be at most 255 characters"]})
-    target = await _target(principal, conversation_id)
-    if agent_id is not None and target.agent_id != agent_id:
-        raise NotFound("Conversation not found for this agent.")
-    _ensure_enabled(target)
-    await usage.check_messages_per_day(principal.organization)
+    target = await agent_target(principal, conversation_id, agent_id=agent_id)
     try:
         message = await _store(
             target, role="assistant", content=content, user_id=None, user_email=None,
@@ -329,4 +364,6 @@ async def list_messages(
         rows = list(await query.order_by("seq").limit(limit + 1))
         has_more = len(rows) > limit
         rows = rows[:limit]
-    return MessagePage(messages=rows, has_more=has_more, last_seq=conv.last_seq)
+    interactive = [m.id for m in rows if m.kind == "interactive"]
+    interactions = {i.message_id: i for i in await Interaction.filter(message_id__in=interactive)} if interactive else {}
+    return MessagePage(messages=rows, has_more=has_more, last_seq=conv.last_seq, interactions=interactions)

@@ -11,7 +11,7 @@ from quart import Quart
 from .. import outbox
 from ..faces.socket import create_socket_server
 from ..kernel.config import Settings
-from ..services import agents, typing_indicators
+from ..services import agents, interactive, typing_indicators
 from .app import create_app
 
 __all__ = ["build"]
@@ -28,6 +28,14 @@ def build(settings: Settings | None = None, *, auto_migrate: bool = True) -> tup
     async def stop_typing_timers(_: Quart) -> None:
         await typing_indicators.shutdown()
 
-    app.extensions["startup"].append(encrypt_legacy_secrets)
-    app.extensions["shutdown"].append(stop_typing_timers)
+    clock = interactive.ExpiryClock()
+
+    async def start_expiry_clock(_: Quart) -> None:
+        clock.start()
+
+    async def stop_expiry_clock(_: Quart) -> None:
+        await clock.stop()
+
+    app.extensions["startup"] += [encrypt_legacy_secrets, start_expiry_clock]
+    app.extensions["shutdown"] += [stop_typing_timers, stop_expiry_clock]
     return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io"), app

@@ -16,12 +16,13 @@ def register_blueprints(app: Quart) -> None:
         data,
         deliveries,
         health,
+        interactive,
         messages,
         organization,
         typing,
     )
 
     for module in (
-        health, auth, organization, api_keys, agents, conversations, messages, deliveries, typing, data,
+        health, auth, organization, api_keys, agents, conversations, messages, interactive, deliveries, typing, data,
     ):
         app.register_blueprint(module.bp)

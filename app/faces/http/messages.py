@@ -51,6 +51,6 @@ async def list_messages(conversation_id: str) -> dict[str, Any]:
         limit=query_int("limit", 50, minimum=1, maximum=200),
     )
     return {
-        "messages": [message_json(m) for m in page.messages],
+        "messages": [message_json(m, page.interactions.get(m.id)) for m in page.messages],
         "meta": {"has_more": page.has_more, "last_seq": page.last_seq},
     }

@@ -4,7 +4,8 @@ from typing import Any
 
 from quart import Blueprint
 
-from ...services import members
+from ...kernel.timefmt import iso
+from ...services import callbacks, members
 from .request_io import Body, actor, parse_body, query_int, settings
 from .shapes import member_json, organization_json
 
@@ -46,3 +47,15 @@ async def invite_member() -> tuple[dict[str, Any], int]:
 async def remove_member(member_id: str) -> dict[str, Any]:
     await members.remove_member(await actor(), member_id)
     return {"success": True}
+
+
+@bp.get("/callback-secret")
+async def get_callback_secret() -> dict[str, Any]:
+    secret, previous_until = await callbacks.get_secret(await actor())
+    return {"callback_secret": secret, "previous_secret_expires_at": iso(previous_until)}
+
+
+@bp.post("/callback-secret/rotate")
+async def rotate_callback_secret() -> dict[str, Any]:
+    secret, previous_until = await callbacks.rotate_secret(await actor())
+    return {"success": True, "callback_secret": secret, "previous_secret_expires_at": iso(previous_until)}

@@ -1,0 +1,73 @@
+"""Interactive messages: send (an agent, with an API key), answer (a person, with a session
+token), read with an optional long-poll."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datetime import datetime
+from quart import Blueprint, request
+
+from ...events.payloads import message_json
+from ...kernel.errors import ValidationFailed
+from ...services import interactive
+from .request_io import Body, actor, parse_body, raw_json, settings
+
+bp = Blueprint("interactive", __name__, url_prefix="/api/v1")
+
+
+class SendBody(Body):
+    callback_url: str
+    callback_id: str
+    elements: Any
+    expires_at: str | None = None
+
+
+def _moment(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValidationFailed(details={field: ["must be an ISO 8601 date-time with a time zone, e.g. 2026-01-15T10:30:00Z"]})
+    return moment
+
+
+@bp.post("/conversations/<conversation_id>/interactive")
+async def send(conversation_id: str) -> tuple[dict[str, Any], int]:
+    principal = await actor()
+    body = await parse_body(SendBody)
+    message, interaction = await interactive.send_interactive(
+        principal,
+        conversation_id,
+        callback_url=body.callback_url,
+        callback_id=body.callback_id,
+        elements=body.elements,
+        expires_at=_moment(body.expires_at, "expires_at"),
+        allow_private=settings().allow_private_webhooks,
+    )
+    return {"success": True, "message": message_json(message, interaction)}, 201
+
+
+@bp.post("/messages/<message_id>/respond")
+async def respond(message_id: str) -> dict[str, Any]:
+    principal = await actor()
+    answer = await raw_json()
+    if not isinstance(answer, dict):
+        raise ValidationFailed("Request body must be a JSON object.", details={"body": ["must be a JSON object"]})
+    message, interaction = await interactive.respond(principal, message_id, answer)
+    return {"success": True, "message": message_json(message, interaction)}
+
+
+@bp.get("/messages/<message_id>")
+async def get_message(message_id: str) -> dict[str, Any]:
+    principal = await actor()
+    raw = request.args.get("wait") or "0"
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise ValidationFailed(details={"wait": ["must be a number of seconds"]}) from None
+    message, interaction = await interactive.get_message(principal, message_id, wait=wait)
+    return {"message": message_json(message, interaction)}

@@ -1,0 +1,324 @@
+"""Interactive messages: an agent asks, one person answers, the agent is called back.
+
+* ``send_interactive`` stores an interactive message (a message of its conversation, with
+  its elements) and its ``Interaction`` in one transaction.
+* ``respond`` records the first valid answer with a conditional update and, in the same
+  transaction, queues the signed callback on the outbox's ``callback`` channel; every later
+  answer gets 409 ``already_responded``, an answer after ``expires_at`` 410 ``expired``.
+* ``expire_due`` turns overdue pending interactions ``expired`` (again one conditional
+  update, one callback); ``ExpiryClock`` runs it when the next one is due and at start, so
+  an expiry that passed while the server was down is sent after the restart.
+* ``get_message(wait=N)`` answers once the interaction is settled or after N seconds; it
+  waits on an in-process future, holding no database connection and no thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from channels.webhook import UnsafeURL, check_url
+from tortoise.expressions import Q
+
+from .. import outbox
+from ..events import bus
+from ..events.payloads import interaction_callback, message_json
+from ..kernel.auth import Principal, require_scope
+from ..kernel.errors import Conflict, Forbidden, NotFound, SwitchboardError, ValidationFailed
+from ..kernel.timefmt import iso, utcnow
+from ..kernel.transactions import atomic, on_commit
+from ..models.chat import Conversation, Interaction, Message
+from . import callbacks, messages
+from .conversations import access_conversation
+from .interactive_elements import check_answer, check_elements
+
+__all__ = [
+    "send_interactive",
+    "respond",
+    "get_message",
+    "expire_due",
+    "ExpiryClock",
+    "MAX_WAIT_SECONDS",
+    "MAX_EXPIRY",
+]
+
+log = logging.getLogger("switchboard.interactive")
+
+MAX_WAIT_SECONDS = 60
+MAX_EXPIRY = timedelta(days=90)
+_DEFAULT_CONTENT = {"boolean": "Approval requested", "buttons": "Choose an option", "fields": "Please fill in the form"}
+
+
+class Expired(SwitchboardError):
+    status, code, message = 410, "expired", "This interactive message has expired."
+
+
+# ---------------------------------------------------------------- waiting
+
+
+_waiters: dict[str, set[asyncio.Future[None]]] = {}
+
+
+def _settled(message_id: str) -> None:
+    for future in _waiters.pop(message_id, ()):
+        if not future.done():
+            future.set_result(None)
+
+
+async def _settle_after_commit(message_id: str) -> None:
+    async def wake() -> None:
+        _settled(message_id)
+
+    await on_commit(wake)
+
+
+# ---------------------------------------------------------------- send
+
+
+def _content(elements: list[dict[str, Any]], action: str) -> str:
+    """What clients without interactive support show: the header and text elements."""
+    parts = [str(e["text"]) for e in elements if e["type"] in ("header", "text") and e.get("text")]
+    return "\n\n".join(parts) or _DEFAULT_CONTENT[action]
+
+
+async def send_interactive(
+    principal: Principal,
+    conversation_id: str,
+    *,
+    callback_url: str,
+    callback_id: str,
+    elements: Any,
+    expires_at: datetime | None = None,
+    allow_private: bool = False,
+) -> tuple[Message, Interaction]:
+    checked, action = check_elements(elements)
+    problems: dict[str, list[str]] = {}
+    callback_url = (callback_url or "").strip()
+    if len(callback_url) > 2048:
+        problems["callback_url"] = ["must be at most 2048 characters"]
+    else:
+        try:
+            await check_url(callback_url, allow_private=allow_private)
+        except UnsafeURL as exc:
+            problems["callback_url"] = [str(exc)]
+    callback_id = (callback_id or "").strip()
+    if not callback_id or len(callback_id) > 255:
+        problems["callback_id"] = ["must be 1 to 255 characters"]
+    now = utcnow()
+    if expires_at is not None and not now < expires_at <= now + MAX_EXPIRY:
+        problems["expires_at"] = [f"must be in the future and at most {MAX_EXPIRY.days} days ahead"]
+    if problems:
+        raise ValidationFailed(details=problems)
+    target = await messages.agent_target(principal, conversation_id)
+    await callbacks.ensure_secret(target.organization_id)
+    async with atomic():
+        interaction = Interaction(
+            organization_id=target.organization_id,
+            conversation_id=target.conversation_id,
+            action_type=action,
+            callback_url=callback_url,
+            callback_id=callback_id,
+            status="pending",
+            expires_at=expires_at,
+            created_at=now,
+        )
+        message = await messages.store_interactive(target, _content(checked, action), checked, interaction)
+        interaction.message_id = message.id
+        await interaction.save(force_create=True)
+    if expires_at is not None:
+        ExpiryClock.nudge(expires_at)
+    return message, interaction
+
+
+# ---------------------------------------------------------------- answer
+
+
+async def _find(principal: Principal, message_id: str) -> tuple[Message, Interaction | None, Any]:
+    """The message if the principal may see its conversation (else 404), its interaction,
+    and the conversation."""
+    message = await Message.get_or_none(id=message_id)
+    if message is None:
+        raise NotFound("Message not found.")
+    try:
+        conv = await access_conversation(principal, message.conversation_id)  # type: ignore[attr-defined]
+    except NotFound:
+        raise NotFound("Message not found.") from None
+    interaction = await Interaction.get_or_none(message_id=message.id) if message.kind == "interactive" else None
+    return message, interaction, conv
+
+
+def _refusal(interaction: Interaction, now: datetime) -> SwitchboardError | None:
+    if interaction.status == "responded":
+        return Conflict(
+            "This interactive message already has an answer.",
+            code="already_responded",
+            details={
+                "response": interaction.response,
+                "responded_by": {"user_id": interaction.responded_by_id, "email": interaction.responded_by_email},
+                "responded_at": iso(interaction.responded_at),
+            },
+        )
+    if interaction.status == "expired" or (interaction.expires_at is not None and interaction.expires_at <= now):
+        return Expired(details={"expires_at": iso(interaction.expires_at)})
+    return None
+
+
+async def respond(principal: Principal, message_id: str, answer: Mapping[str, Any]) -> tuple[Message, Interaction]:
+    """A person answers; exactly one answer is ever recorded."""
+    require_scope(principal, "conversations:write")
+    if principal.kind != "session" or principal.user is None:
+        raise Forbidden("Interactive messages are answered by a person, with a session token.")
+    message, interaction, conv = await _find(principal, message_id)
+    if interaction is None:
+        raise NotFound("Interactive message not found.")
+    now = utcnow()
+    refusal = _refusal(interaction, now)
+    if refusal is not None:
+        raise refusal
+    response = check_answer(list(message.elements or []), answer)
+    user = principal.user
+    async with atomic():
+        won = await Interaction.filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now), message_id=message.id, status="pending"
+        ).update(
+            status="responded", response=response, responded_by_id=user.id,
+            responded_by_email=user.email, responded_at=now,
+        )
+        if not won:
+            await interaction.refresh_from_db()
+            raise _refusal(interaction, now) or Expired()
+        interaction.status, interaction.response, interaction.responded_at = "responded", response, now
+        interaction.responded_by_id, interaction.responded_by_email = user.id, user.email
+        await _announce(message, interaction, conv.user_id)
+    return message, interaction
+
+
+async def _announce(message: Message, interaction: Interaction, owner_id: str) -> None:
+    """In the settling transaction: the callback, ``message.updated``, the waiters."""
+    await outbox.enqueue(
+        organization_id=interaction.organization_id,
+        channel="callback",
+        kind="interactive_callback",
+        event="interactive.responded" if interaction.status == "responded" else "interactive.expired",
+        target=interaction.callback_url,
+        payload=interaction_callback(interaction),
+        secret_ref=callbacks.secret_ref(interaction.organization_id),
+        conversation_id=interaction.conversation_id,
+        message_id=interaction.message_id,
+    )
+    await bus.emit_on_commit(
+        "message.updated", bus.conversation_rooms(interaction.conversation_id, owner_id), message_json(message, interaction)
+    )
+    await _settle_after_commit(interaction.message_id)
+
+
+# ---------------------------------------------------------------- read and wait
+
+
+async def get_message(
+    principal: Principal, message_id: str, *, wait: float = 0
+) -> tuple[Message, Interaction | None]:
+    """The message with its interaction; with ``wait``, once it is settled or after ``wait``
+    seconds, whichever comes first."""
+    require_scope(principal, "conversations:read")
+    if not 0 <= wait <= MAX_WAIT_SECONDS:
+        raise ValidationFailed(details={"wait": [f"must be between 0 and {MAX_WAIT_SECONDS} seconds"]})
+    message, interaction, _ = await _find(principal, message_id)
+    if interaction is None or interaction.status != "pending" or wait <= 0:
+        return message, interaction
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    _waiters.setdefault(message.id, set()).add(future)
+    try:
+        # Re-read once registered: an answer committed in between must not be missed.
+        await interaction.refresh_from_db()
+        if interaction.status == "pending":
+            timeout = wait
+            if interaction.expires_at is not None:
+                timeout = min(timeout, max(0.0, (interaction.expires_at - utcnow()).total_seconds()) + 1)
+            try:
+                await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
+            await interaction.refresh_from_db()
+    finally:
+        waiting = _waiters.get(message.id)
+        if waiting is not None:
+            waiting.discard(future)
+            if not waiting:
+                _waiters.pop(message.id, None)
+    return message, interaction
+
+
+# ---------------------------------------------------------------- expiry
+
+
+async def expire_due(limit: int = 200) -> int:
+    """Expire pending interactions whose time has passed; one callback each."""
+    now = utcnow()
+    due = await Interaction.filter(status="pending", expires_at__lte=now).order_by("expires_at").limit(limit)
+    done = 0
+    for interaction in due:
+        async with atomic():
+            if not await Interaction.filter(message_id=interaction.message_id, status="pending").update(status="expired"):
+                continue  # answered (or expired elsewhere) meanwhile
+            interaction.status = "expired"
+            message = await Message.get(id=interaction.message_id)
+            owner = await Conversation.filter(id=interaction.conversation_id).values_list("user_id", flat=True)
+            await _announce(message, interaction, str(owner[0]) if owner else "")
+        done += 1
+    return done
+
+
+async def next_expiry() -> datetime | None:
+    row = await Interaction.filter(status="pending", expires_at__isnull=False).order_by("expires_at").first()
+    return row.expires_at if row is not None else None
+
+
+class ExpiryClock:
+    """Runs ``expire_due`` when the next pending interaction is due (and at start)."""
+
+    _current: "ExpiryClock | None" = None
+    IDLE_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def nudge(cls, when: datetime) -> None:
+        """A new deadline: look again (it may be sooner than the one being waited for)."""
+        if cls._current is not None:
+            cls._current._wake.set()
+
+    def start(self) -> None:
+        ExpiryClock._current = self
+        self._task = asyncio.create_task(self._run(), name="interactive-expiry")
+
+    async def stop(self) -> None:
+        if ExpiryClock._current is self:
+            ExpiryClock._current = None
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            delay = self.IDLE_SECONDS
+            try:
+                while await expire_due():
+                    pass
+                upcoming = await next_expiry()
+                if upcoming is not None:
+                    delay = min(delay, max(0.0, (upcoming - utcnow()).total_seconds()))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a database hiccup must not stop expiries for good
+                log.exception("interactive: expiry pass failed")
+                delay = 1.0
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except asyncio.TimeoutError:
+                pass
