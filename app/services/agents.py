@@ -6,8 +6,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from channels.webhook import UnsafeURL, check_url
-
 from .. import outbox
 from ..kernel import crypto
 from ..kernel.auth import Principal, require_scope
@@ -18,6 +16,7 @@ from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
 from ..models.chat import PROTOCOLS, Agent, OutboxItem
 from . import signing
+from .validation import check_outbound_url
 
 __all__ = [
     "create_agent",
@@ -58,21 +57,6 @@ def _owner(agent_id: str) -> str:
     return f"agent:{agent_id}"
 
 
-async def _check_url(field: str, url: str | None, allow_private: bool) -> str | None:
-    if url is None:
-        return None
-    url = url.strip()
-    if not url:
-        return None
-    if len(url) > 2048:
-        raise ValidationFailed(details={field: ["must be at most 2048 characters"]})
-    try:
-        await check_url(url, allow_private=allow_private)
-    except UnsafeURL as exc:
-        raise ValidationFailed(details={field: [str(exc)]}) from exc
-    return url
-
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name:
@@ -105,8 +89,8 @@ async def create_agent(
     name = _check_name(name)
     if protocol not in PROTOCOLS:
         raise ValidationFailed(details={"protocol": [f"must be one of {', '.join(PROTOCOLS)}"]})
-    webhook_url = await _check_url("webhook_url", webhook_url, allow_private_webhooks)
-    test_webhook_url = await _check_url("test_webhook_url", test_webhook_url, allow_private_webhooks)
+    webhook_url = await check_outbound_url("webhook_url", webhook_url, allow_private=allow_private_webhooks)
+    test_webhook_url = await check_outbound_url("test_webhook_url", test_webhook_url, allow_private=allow_private_webhooks)
     if protocol == "webhook" and webhook_url is None:
         raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     org = principal.organization
@@ -175,11 +159,11 @@ async def update_agent(
     if name is not None:
         agent.name = _check_name(name)
     if webhook_url is not UNSET:
-        agent.webhook_url = await _check_url("webhook_url", webhook_url, allow_private_webhooks)
+        agent.webhook_url = await check_outbound_url("webhook_url", webhook_url, allow_private=allow_private_webhooks)
         if agent.protocol == "webhook" and agent.webhook_url is None:
             raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     if test_webhook_url is not UNSET:
-        agent.test_webhook_url = await _check_url("test_webhook_url", test_webhook_url, allow_private_webhooks)
+        agent.test_webhook_url = await check_outbound_url("test_webhook_url", test_webhook_url, allow_private=allow_private_webhooks)
     was_enabled = agent.enabled
     if enabled is not None:
         agent.enabled = enabled

@@ -19,7 +19,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from channels.webhook import UnsafeURL, check_url
 from tortoise.expressions import Q
 
 from .. import outbox
@@ -33,6 +32,7 @@ from ..models.chat import Conversation, Interaction, Message
 from . import callbacks, messages
 from .conversations import access_conversation
 from .interactive_elements import check_answer, check_elements
+from .validation import check_outbound_url
 
 __all__ = [
     "send_interactive",
@@ -95,14 +95,13 @@ async def send_interactive(
 ) -> tuple[Message, Interaction]:
     checked, action = check_elements(elements)
     problems: dict[str, list[str]] = {}
-    callback_url = (callback_url or "").strip()
-    if len(callback_url) > 2048:
-        problems["callback_url"] = ["must be at most 2048 characters"]
+    try:
+        url = await check_outbound_url("callback_url", callback_url, allow_private=allow_private)
+    except ValidationFailed as exc:
+        problems.update(exc.details)
     else:
-        try:
-            await check_url(callback_url, allow_private=allow_private)
-        except UnsafeURL as exc:
-            problems["callback_url"] = [str(exc)]
+        if url is None:
+            problems["callback_url"] = ["is required"]
     callback_id = (callback_id or "").strip()
     if not callback_id or len(callback_id) > 255:
         problems["callback_id"] = ["must be 1 to 255 characters"]
@@ -118,7 +117,7 @@ async def send_interactive(
             organization_id=target.organization_id,
             conversation_id=target.conversation_id,
             action_type=action,
-            callback_url=callback_url,
+            callback_url=url,
             callback_id=callback_id,
             status="pending",
             expires_at=expires_at,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from channels.webhook import UnsafeURL, check_url
+
 from ..kernel.errors import ValidationFailed
 
-__all__ = ["normalize_email", "check_password", "check_name", "EMAIL_RE"]
+__all__ = ["normalize_email", "check_password", "check_name", "check_outbound_url", "EMAIL_RE"]
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
 
@@ -34,3 +36,18 @@ def check_name(name: str, field: str = "name", *, max_length: int = 200) -> str:
     if len(name) > max_length:
         raise ValidationFailed(details={field: [f"must be at most {max_length} characters"]})
     return name
+
+
+async def check_outbound_url(field: str, url: str | None, *, allow_private: bool) -> str | None:
+    """A URL the gateway will call (webhook, callback): trimmed, at most 2,048 characters,
+    http(s), and no private address unless allowed. Empty is ``None``."""
+    url = (url or "").strip()
+    if not url:
+        return None
+    if len(url) > 2048:
+        raise ValidationFailed(details={field: ["must be at most 2048 characters"]})
+    try:
+        await check_url(url, allow_private=allow_private)
+    except UnsafeURL as exc:
+        raise ValidationFailed(details={field: [str(exc)]}) from exc
+    return url
