@@ -82,14 +82,19 @@ async def bench(server: Any, receiver: WebhookReceiver, callbacks: Counter[str],
 
     async def ask(count: int) -> list[tuple[str, int]]:
         made = []
+        conn = await Conn(server.host, server.port).open()
         for i in range(count):
+            if i and i % 500 == 0:  # the server closes a keep-alive connection after 1,000 requests
+                await conn.close()
+                conn = await Conn(server.host, server.port).open()
             conv, owner = convs[i % len(convs)]
-            status, body = await setup.json(
+            status, body = await conn.json(
                 "POST", f"/api/v1/conversations/{conv}/interactive", key,
                 {"callback_url": receiver.url, "callback_id": f"cb-{i}", "elements": APPROVAL},
             )
             assert status == 201, body
             made.append((body["message"]["id"], owner))
+        await conn.close()
         return made
 
     clients: list[socketio.AsyncClient] = []
@@ -123,6 +128,7 @@ async def bench(server: Any, receiver: WebhookReceiver, callbacks: Counter[str],
         for message_id in by_owner.get(owner, []):
             await answer(message_id, owner)
 
+    print(f"throughput  answering {len(pending)} approvals ...", flush=True)
     started = time.perf_counter()
     await asyncio.gather(*(member(n) for n in range(len(clients))))
     elapsed = time.perf_counter() - started

@@ -7,15 +7,21 @@ migrations package under ``migrations/``; ``APPS`` is the one list of them.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import Tortoise
+from tortoise.models import Model
 from tortoise.migrations.api import migrate as migrate_api
 
 from . import sqlite_direct
 from .config import Settings
 
-__all__ = ["APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of", "placeholders", "insert_sql"]
+__all__ = [
+    "APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of", "placeholders", "insert_sql",
+    "model_from_row", "db_value",
+]
+
+M = TypeVar("M", bound=Model)
 
 # app label -> (models module, migrations package)
 APPS: dict[str, tuple[str, str]] = {
@@ -71,6 +77,18 @@ def insert_sql(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:
     columns = ", ".join(row)
     marks = ", ".join("?" for _ in row)
     return f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
+
+
+def model_from_row(model: type[M], row: dict[str, Any]) -> M:
+    """A saved instance from a hand-written query's row (column -> raw value), each value
+    converted as tortoise converts it when it reads the model itself."""
+    fields = model._meta.fields_map
+    return model._init_from_db(**{k: fields[k].to_python_value(v) for k, v in row.items()})
+
+
+def db_value(model: type[Model], column: str, value: Any) -> Any:
+    """``value`` as tortoise writes it into ``column`` (JSON text, a datetime ...)."""
+    return model._meta.fields_map[column].to_db_value(value, model)
 
 
 def backend_of(database_url: str) -> str:

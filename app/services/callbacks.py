@@ -24,11 +24,18 @@ def secret_ref(org_id: str) -> str:
     return f"org:{org_id}"
 
 
+# Organizations seen with a secret by this process: a secret is never removed, so once is enough.
+_has_secret: set[str] = set()
+
+
 async def ensure_secret(org_id: str) -> None:
     """Make the organization's secret if it has none (conditional: two at once make one)."""
+    if org_id in _has_secret:
+        return
     if await Organization.filter(id=org_id, callback_secret__isnull=True).exists():
         stored = signing.seal(_owner(org_id), signing.new())
         await Organization.filter(id=org_id, callback_secret__isnull=True).update(callback_secret=stored)
+    _has_secret.add(org_id)
 
 
 async def get_secret(principal: Principal) -> tuple[str, datetime | None]:

@@ -16,21 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from tortoise.expressions import Q
+from tortoise import connections
 
 from .. import outbox
 from ..events import bus
 from ..events.payloads import interaction_callback, message_json
+from ..kernel import sqlite_direct
 from ..kernel.auth import Principal, require_scope
+from ..kernel.db import db_value, model_from_row, placeholders
 from ..kernel.errors import Conflict, Forbidden, NotFound, SwitchboardError, ValidationFailed
 from ..kernel.timefmt import iso, utcnow
-from ..kernel.transactions import atomic, on_commit
+from ..kernel.transactions import atomic, in_atomic, on_commit
 from ..models.chat import Conversation, Interaction, Message
 from . import callbacks, messages
-from .conversations import access_conversation
 from .interactive_elements import check_answer, check_elements
 from .validation import check_outbound_url
 
@@ -134,18 +136,42 @@ async def send_interactive(
 # ---------------------------------------------------------------- answer
 
 
-async def _find(principal: Principal, message_id: str) -> tuple[Message, Interaction | None, Any]:
+_MESSAGE_COLUMNS = ("id", "conversation_id", "seq", "role", "content", "user_id", "external_message_id", "created_at", "kind", "elements")
+_INTERACTION_COLUMNS = (
+    "organization_id", "action_type", "callback_url", "callback_id", "status", "expires_at", "response",
+    "responded_by_id", "responded_by_email", "responded_at", "created_at",
+)
+_FIND_SQL = (
+    "SELECT " + ", ".join(f"m.{c}" for c in _MESSAGE_COLUMNS) + ", c.user_id AS owner_id, i.message_id AS i_message_id, "
+    + ", ".join(f"i.{c} AS i_{c}" for c in _INTERACTION_COLUMNS)
+    + " FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+    "LEFT JOIN interactions i ON i.message_id = m.id WHERE m.id = ? AND c.organization_id = ?"
+)
+
+
+async def _find(principal: Principal, message_id: str) -> tuple[Message, Interaction | None, str]:
     """The message if the principal may see its conversation (else 404), its interaction,
-    and the conversation."""
-    message = await Message.get_or_none(id=message_id)
-    if message is None:
+    and the conversation's owner. One query on the hot path (answers, long-polls)."""
+    sql, values = _FIND_SQL, [message_id, principal.org_id]
+    if not principal.sees_all_conversations:
+        sql += " AND c.user_id = ?"
+        values.append(principal.user.id if principal.user is not None else "")
+    rows = await sqlite_direct.fetch_dicts(sql, values)
+    if rows is None:
+        conn = connections.get("default")
+        rows = await conn.execute_query_dict(placeholders(conn.capabilities.dialect, sql), values)
+    if not rows:
         raise NotFound("Message not found.")
-    try:
-        conv = await access_conversation(principal, message.conversation_id)  # type: ignore[attr-defined]
-    except NotFound:
-        raise NotFound("Message not found.") from None
-    interaction = await Interaction.get_or_none(message_id=message.id) if message.kind == "interactive" else None
-    return message, interaction, conv
+    row = rows[0]
+    message = model_from_row(Message, {c: row[c] for c in _MESSAGE_COLUMNS})
+    interaction = None
+    if row["i_message_id"] is not None:
+        interaction = model_from_row(
+            Interaction,
+            {"message_id": row["i_message_id"], "conversation_id": row["conversation_id"]}
+            | {c: row[f"i_{c}"] for c in _INTERACTION_COLUMNS},
+        )
+    return message, interaction, str(row["owner_id"])
 
 
 def _refusal(interaction: Interaction, now: datetime) -> SwitchboardError | None:
@@ -169,7 +195,7 @@ async def respond(principal: Principal, message_id: str, answer: Mapping[str, An
     require_scope(principal, "conversations:write")
     if principal.kind != "session" or principal.user is None:
         raise Forbidden("Interactive messages are answered by a person, with a session token.")
-    message, interaction, conv = await _find(principal, message_id)
+    message, interaction, owner_id = await _find(principal, message_id)
     if interaction is None:
         raise NotFound("Interactive message not found.")
     now = utcnow()
@@ -178,35 +204,86 @@ async def respond(principal: Principal, message_id: str, answer: Mapping[str, An
         raise refusal
     response = check_answer(list(message.elements or []), answer)
     user = principal.user
-    async with atomic():
-        won = await Interaction.filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now), message_id=message.id, status="pending"
-        ).update(
-            status="responded", response=response, responded_by_id=user.id,
-            responded_by_email=user.email, responded_at=now,
-        )
-        if not won:
-            await interaction.refresh_from_db()
-            raise _refusal(interaction, now) or Expired()
-        interaction.status, interaction.response, interaction.responded_at = "responded", response, now
-        interaction.responded_by_id, interaction.responded_by_email = user.id, user.email
-        await _announce(message, interaction, conv.user_id)
+    interaction.status, interaction.response, interaction.responded_at = "responded", response, now
+    interaction.responded_by_id, interaction.responded_by_email = user.id, user.email
+    # Recorded and announced even if the caller goes away meanwhile (a client hanging up).
+    await asyncio.shield(_settle(message, interaction, owner_id, now))
     return message, interaction
 
 
+async def _settle(message: Message, interaction: Interaction, owner_id: str, now: datetime) -> None:
+    callback = outbox.row(**_callback_fields(interaction))
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "sqlite" and not in_atomic():
+        # Answers arriving together share one transaction (each in its own savepoint).
+        won = await _sqlite_answers.submit((interaction, callback, now))
+    else:
+        async with atomic() as conn:
+            won = await _record_answer(conn, interaction, callback, now)
+    if not won:
+        current = await Interaction.get(message_id=message.id)
+        raise _refusal(current, now) or Expired()
+    await outbox.wake_after_commit()
+    await _announce(message, interaction, owner_id)
+
+
+_ANSWER_SQL = (
+    "UPDATE interactions SET status = 'responded', response = ?, responded_by_id = ?, responded_by_email = ?, "
+    "responded_at = ? WHERE message_id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?)"
+)
+
+
+def _answer_values(interaction: Interaction, now: datetime) -> list[Any]:
+    return [
+        db_value(Interaction, "response", interaction.response),
+        interaction.responded_by_id,
+        interaction.responded_by_email,
+        db_value(Interaction, "responded_at", now),
+        interaction.message_id,
+        db_value(Interaction, "expires_at", now),
+    ]
+
+
+async def _record_answer(conn: Any, interaction: Interaction, callback: dict[str, Any], now: datetime) -> bool:
+    """Any backend, in the caller's transaction: the conditional update, then its callback."""
+    dialect = conn.capabilities.dialect
+    count, _ = await conn.execute_query(placeholders(dialect, _ANSWER_SQL), _answer_values(interaction, now))
+    if not count:
+        return False
+    await outbox.write(conn.execute_query, callback, dialect=dialect)
+    return True
+
+
+def _record_answer_sqlite(db: sqlite3.Connection, item: tuple[Interaction, dict[str, Any], datetime]) -> bool:
+    interaction, callback, now = item
+    if not db.execute(_ANSWER_SQL, _answer_values(interaction, now)).rowcount:
+        return False
+    outbox.write(db.execute, callback)
+    return True
+
+
+_sqlite_answers = sqlite_direct.GroupCommit(_record_answer_sqlite)
+
+
+def _callback_fields(interaction: Interaction) -> dict[str, Any]:
+    """The outbox item of the interaction's callback, as it stands now (``outbox.row``'s
+    arguments)."""
+    return {
+        "organization_id": interaction.organization_id,
+        "channel": "callback",
+        "kind": "interactive_callback",
+        "event": "interactive.responded" if interaction.status == "responded" else "interactive.expired",
+        "target": interaction.callback_url,
+        "payload": interaction_callback(interaction),
+        "secret_ref": callbacks.secret_ref(interaction.organization_id),
+        "conversation_id": interaction.conversation_id,
+        "message_id": interaction.message_id,
+    }
+
+
 async def _announce(message: Message, interaction: Interaction, owner_id: str) -> None:
-    """In the settling transaction: the callback, ``message.updated``, the waiters."""
-    await outbox.enqueue(
-        organization_id=interaction.organization_id,
-        channel="callback",
-        kind="interactive_callback",
-        event="interactive.responded" if interaction.status == "responded" else "interactive.expired",
-        target=interaction.callback_url,
-        payload=interaction_callback(interaction),
-        secret_ref=callbacks.secret_ref(interaction.organization_id),
-        conversation_id=interaction.conversation_id,
-        message_id=interaction.message_id,
-    )
+    """Once settled: ``message.updated`` to the conversation, the waiters woken (both after
+    the commit when called inside a transaction)."""
     await bus.emit_on_commit(
         "message.updated", bus.conversation_rooms(interaction.conversation_id, owner_id), message_json(message, interaction)
     )
@@ -263,6 +340,7 @@ async def expire_due(limit: int = 200) -> int:
             if not await Interaction.filter(message_id=interaction.message_id, status="pending").update(status="expired"):
                 continue  # answered (or expired elsewhere) meanwhile
             interaction.status = "expired"
+            await outbox.enqueue(**_callback_fields(interaction))
             message = await Message.get(id=interaction.message_id)
             owner = await Conversation.filter(id=interaction.conversation_id).values_list("user_id", flat=True)
             await _announce(message, interaction, str(owner[0]) if owner else "")
