@@ -12,15 +12,16 @@ import os
 import secrets
 import shutil
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import urlparse, urlunparse
 
 import pytest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from app.serving.app import create_app
+from app.serving.asgi import build
 from app.kernel.config import Settings
 from app.kernel.db import migrate
 
@@ -127,7 +128,9 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Any]:
-    quart_app = create_app(settings, auto_migrate=False)
+    """The Quart app as the server runs it: socket.io attached to the bus, the outbox worker
+    running (``app.extensions["outbox"]``), all in this event loop."""
+    quart_app = build(settings, auto_migrate=False)[1]
     async with quart_app.test_app():
         yield quart_app
 
@@ -135,6 +138,136 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+# ---------------------------------------------------------------- events and the outbox
+
+
+Recorded = tuple[str, list[str], dict[str, Any]]
+
+
+class EventRecorder:
+    """Every event emitted on the bus while the test runs, in order, as (name, rooms, payload).
+
+    It taps ``app.events.bus``, so it sees what the in-process app and a ``live_server`` in
+    this process emit, with or without a socket connected.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.all: list[Recorded] = []
+        self._loop = loop
+        self._thread = threading.get_ident()
+        self._arrived = asyncio.Event()
+
+    def record(self, event: str, rooms: list[str], payload: Mapping[str, Any]) -> None:
+        self.all.append((event, list(rooms), dict(payload)))
+        if threading.get_ident() == self._thread:
+            self._arrived.set()
+        else:
+            self._loop.call_soon_threadsafe(self._arrived.set)
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        """The payloads of every ``name`` event, in order."""
+        return [payload for event, _, payload in self.all if event == name]
+
+    def rooms_of(self, name: str) -> list[list[str]]:
+        """The rooms of every ``name`` event, in order."""
+        return [rooms for event, rooms, _ in self.all if event == name]
+
+    async def wait_for(
+        self, name: str, predicate: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """The first ``name`` payload (matching ``predicate``) emitted in this test, waiting
+        for it if it has not been emitted yet."""
+        deadline = self._loop.time() + timeout
+        seen = 0
+        while True:
+            for event, _, payload in self.all[seen:]:
+                if event == name and (predicate is None or predicate(payload)):
+                    return payload
+            seen = len(self.all)
+            self._arrived.clear()
+            remaining = deadline - self._loop.time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+        raise AssertionError(f"no {name!r} event in {timeout} s; emitted: {[e for e, _, _ in self.all]}")
+
+
+@pytest.fixture
+async def events() -> AsyncIterator[EventRecorder]:
+    """Records every bus event of the test: ``.all``, ``.of(name)``, ``await .wait_for(name)``."""
+    from app.events import bus
+
+    recorder = EventRecorder(asyncio.get_running_loop())
+    remove = bus.tap(recorder.record)
+    try:
+        yield recorder
+    finally:
+        remove()
+
+
+_UNFINISHED = ("pending", "delivering")
+
+
+async def _due_items() -> list[Any]:
+    """Outbox items the worker could act on now, or is acting on: every ``delivering`` item,
+    and each ``pending`` one that is due, not held and first of its ordering key."""
+    from app.kernel.timefmt import utcnow
+    from app.models.chat import OutboxHold, OutboxItem
+
+    unfinished = await OutboxItem.filter(status__in=_UNFINISHED).order_by("ordering_seq")
+    if not unfinished:
+        return []
+    held = set(await OutboxHold.all().values_list("key", flat=True))
+    heads: dict[str, Any] = {}
+    for item in unfinished:
+        heads.setdefault(item.ordering_key, item)
+    now = utcnow()
+    return [
+        item
+        for item in unfinished
+        if item.status == "delivering"
+        or (
+            heads[item.ordering_key] is item
+            and item.next_attempt_at <= now
+            and (item.hold_key is None or item.hold_key not in held)
+        )
+    ]
+
+
+DrainOutbox = Callable[..., Awaitable[list[Any]]]
+
+
+@pytest.fixture
+def drain_outbox() -> DrainOutbox:
+    """``await drain_outbox(timeout=5)``: wake the outbox worker until it has done all it can
+    do now (nothing delivering, nothing due), then return every outbox row, oldest first.
+
+    Works with the in-process ``app`` and with ``live_server`` (same process, same database).
+    A ``delivering`` item counts as work in progress, so an item left claimed by a worker that
+    died (its lease not yet run out) makes this time out.
+    """
+    from app import outbox
+    from app.models.chat import OutboxItem
+
+    async def drain(timeout: float = 5.0) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            outbox.wake()
+            due = await _due_items()
+            if not due:
+                return list(await OutboxItem.all().order_by("created_at", "ordering_seq", "id"))
+            if loop.time() > deadline:
+                described = [(i.id, i.status, i.attempts, i.last_error) for i in due]
+                raise AssertionError(f"the outbox did not drain in {timeout} s: {described}")
+            await asyncio.sleep(0.02)
+
+    return drain
 
 
 @dataclass
@@ -176,10 +309,14 @@ async def make_org(name: str) -> Org:
     )
 
 
+async def make_orgs() -> Orgs:
+    return Orgs(a=await make_org("Acme"), b=await make_org("Globex"))
+
+
 @pytest.fixture
 async def orgs(app: Any) -> Orgs:
     """Two organizations, for tests that prove one never sees the other's objects."""
-    return Orgs(a=await make_org("Acme"), b=await make_org("Globex"))
+    return await make_orgs()
 
 
 @pytest.fixture
@@ -194,7 +331,8 @@ async def login(client: Any, email: str, password: str) -> str:
 
 
 async def add_member(client: Any, org: Org, email: str, role: str = "member") -> tuple[str, str]:
-    """Invite and activate a member; return (user id, session token)."""
+    """Invite and activate a member; return (user id, session token). A pending member is
+    known by its membership id; once accepted, by its user id."""
     response = await client.post(
         "/api/v1/organization/members", json={"email": email, "role": role}, headers=org.headers
     )
@@ -205,7 +343,8 @@ async def add_member(client: Any, org: Org, email: str, role: str = "member") ->
         json={"token": body["invite_token"], "password": "member password 1", "name": email.split("@")[0]},
     )
     assert accepted.status_code == 200, await accepted.get_data(as_text=True)
-    return body["member"]["id"], (await accepted.get_json())["token"]
+    session = await accepted.get_json()
+    return session["user"]["id"], session["token"]
 
 
 # ---------------------------------------------------------------- the real server
@@ -262,7 +401,8 @@ async def _wait_until_healthy(url: str, task: asyncio.Task[Any]) -> None:
 
 
 class QueryLog(logging.Handler):
-    """Collects every SQL statement tortoise sends (its db_client logger, at DEBUG)."""
+    """Collects every SQL statement tortoise sends (its db_client logger, at DEBUG), except
+    the outbox worker's: it polls on its own schedule, beside whatever the test measures."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -270,8 +410,17 @@ class QueryLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if not message.startswith(("Created connection", "Closed connection")):
-            self.queries.append(message)
+        if message.startswith(("Created connection", "Closed connection")) or _in_outbox_worker():
+            return
+        self.queries.append(message)
+
+
+def _in_outbox_worker() -> bool:
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # not in the event loop's thread
+        return False
+    return task is not None and task.get_name().startswith(("outbox-worker", "delivery-"))
 
 
 @pytest.fixture

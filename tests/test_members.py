@@ -20,7 +20,7 @@ async def test_invite_accept_and_login(client, orgs: Orgs) -> None:
     assert body["member"]["email"] == "New.User@Example.com"
     assert body["member"]["role"] == "member"
     assert body["member"]["status"] == "pending"
-    assert body["member"]["id"].startswith("usr_")
+    assert body["member"]["id"].startswith("mbr_")  # a pending member: its membership id
     assert body["invite_token"].startswith("inv_")
 
     # A pending member cannot log in yet.
@@ -46,6 +46,7 @@ async def test_invite_accept_and_login(client, orgs: Orgs) -> None:
     members = await (await client.get("/api/v1/organization/members", headers=orgs.a.headers)).get_json()
     by_email = {m["email"]: m for m in members["members"]}
     assert by_email["New.User@Example.com"]["status"] == "active"
+    assert by_email["New.User@Example.com"]["id"] == me["user"]["id"]  # once accepted, the user id
     assert by_email[orgs.a.owner_email]["role"] == "owner"
 
 

@@ -11,7 +11,7 @@ import pytest
 import socketio
 
 from app.kernel.config import Settings
-from tests.conftest import LiveServer, Orgs, _wait_until_healthy, free_socket, make_org
+from tests.conftest import LiveServer, Orgs, _wait_until_healthy, free_socket, make_orgs
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 
@@ -35,8 +35,8 @@ async def running_server(settings: Settings) -> AsyncIterator[LiveServer]:
 
 @pytest.fixture
 async def live_orgs(live_server: LiveServer) -> Orgs:
-    """Two organizations in the live server's database (it runs in this process)."""
-    return Orgs(a=await make_org("Acme"), b=await make_org("Globex"))
+    """``orgs`` for tests against the live server (its database; it runs in this process)."""
+    return await make_orgs()
 
 
 @pytest.fixture
@@ -81,6 +81,13 @@ class SocketClient:
 
     async def call(self, event: str, data: Any) -> Any:
         return await self.sio.call(event, data, timeout=5)
+
+    async def settle(self) -> None:
+        """A round trip on this connection: every event the server sent it before has been
+        recorded when this returns (one connection delivers in order, and the client handles
+        each packet in a task started in arrival order)."""
+        reply = await self.call("sync", "settle")  # refused at once, without touching anything
+        assert reply["error"]["code"] == "validation_failed"
 
     async def close(self) -> None:
         await self.sio.disconnect()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.kernel.config import Settings
 from tests.chat.helpers import make_agent, make_conversation
-from tests.conftest import Orgs, add_member
+from tests.conftest import EventRecorder, Orgs, add_member
 
 
 async def test_create_list_get_update_delete(client, orgs: Orgs) -> None:
@@ -153,11 +153,9 @@ async def test_webhook_urls_are_hidden_from_members(client, orgs: Orgs) -> None:
         assert got["agent"]["webhook_url"].endswith("token=s3cret") and got["agent"]["test_webhook_url"].endswith("/test")
 
 
-async def test_typing_callback_needs_an_api_key_with_a_write_scope(client, orgs: Orgs) -> None:
-    from tests.chat.helpers import make_conversation
-
+async def test_typing_callback_needs_an_api_key_with_a_write_scope(client, orgs: Orgs, events: EventRecorder) -> None:
     agent = await make_agent(client, orgs.a.headers)
-    _, token = await add_member(client, orgs.a, "m@acme.example")
+    member_id, token = await add_member(client, orgs.a, "m@acme.example")
     member = {"Authorization": f"Bearer {token}"}
     conv = await make_conversation(client, member, agent["id"])
     body = {"callback_type": "typing", "conversation_id": conv["id"], "data": {"typing": False}}
@@ -172,6 +170,30 @@ async def test_typing_callback_needs_an_api_key_with_a_write_scope(client, orgs:
     assert (await client.post(path, json=body, headers=await key(["conversations:read", "agents:read"]))).status_code == 403
     assert (await client.post(path, json=body, headers=await key(["agents:write"]))).status_code == 200
     assert (await client.post(path, json=body, headers=await key(["conversations:write"]))).status_code == 200
+    # Two accepted callbacks, two events to the conversation's rooms; the refused ones, none.
+    stopped = {"conversation_id": conv["id"], "agent_id": agent["id"], "typing": False, "label": None, "show_dots": True}
+    assert events.of("typing") == [stopped, stopped]
+    assert events.rooms_of("typing") == [[f"conv:{conv['id']}", f"user:{member_id}"]] * 2
+
+
+async def test_a_typing_indicator_is_cleared_by_the_agents_reply(client, orgs: Orgs, events: EventRecorder) -> None:
+    agent = await make_agent(client, orgs.a.headers, protocol="custom", webhook_url=None)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    rooms = [f"conv:{conv['id']}", f"user:{orgs.a.owner_id}"]
+    body = {"callback_type": "typing", "conversation_id": conv["id"], "data": {"typing": True, "label": "Thinking...", "timeout": 600000}}
+    assert (await client.post(f"/api/agents/{agent['id']}/callback", json=body, headers=orgs.a.headers)).status_code == 200
+    started = {"conversation_id": conv["id"], "agent_id": agent["id"], "typing": True, "label": "Thinking...", "show_dots": True}
+    assert events.all[-1] == ("typing", rooms, started)
+
+    reply = await client.post(f"/api/v1/conversations/{conv['id']}/originate", json={"content": "done", "role": "assistant"}, headers=orgs.a.headers)
+    message = (await reply.get_json())["message"]
+    assert events.all[-2:] == [
+        ("message.created", rooms, message),
+        ("typing", rooms, {**started, "typing": False, "label": None}),
+    ]
+    # A user's message does not touch the agent's indicator.
+    await client.post(f"/api/v1/conversations/{conv['id']}/messages", json={"content": "thanks"}, headers=orgs.a.headers)
+    assert [e for e, _, _ in events.all] == ["conversation.created", "typing", "message.created", "typing", "message.created"]
 
 
 async def test_agent_list_is_bounded(client, orgs: Orgs) -> None:

@@ -7,14 +7,19 @@ import asyncio
 import pytest
 
 from tests.chat.helpers import make_agent, make_conversation
-from tests.conftest import Orgs, add_member
+from tests.conftest import EventRecorder, Orgs, add_member
 
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_create_conversation_shapes_and_owner(client, orgs: Orgs) -> None:
+def conv_rooms(conv: dict, owner_id: str) -> list[str]:
+    """Where a conversation's events go: its room, and every connection of its owner."""
+    return [f"conv:{conv['id']}", f"user:{owner_id}"]
+
+
+async def test_create_conversation_shapes_and_owner(client, orgs: Orgs, events: EventRecorder) -> None:
     agent = await make_agent(client, orgs.a.headers)
     conv = await make_conversation(client, orgs.a.headers, agent["id"], title="Support Request")
     assert conv["user_id"] == orgs.a.owner_id  # the key's creator by default
@@ -35,6 +40,13 @@ async def test_create_conversation_shapes_and_owner(client, orgs: Orgs) -> None:
 
     got = await client.get(f"/api/v1/conversations/{conv['id']}", headers=orgs.a.headers)
     assert (await got.get_json())["conversation"]["id"] == conv["id"]
+
+    # Each creation is announced to its owner's connections and the organization's; the
+    # refused ones are not announced at all.
+    assert events.all == [
+        ("conversation.created", [f"user:{orgs.a.owner_id}", f"org:{orgs.a.id}"], conv),
+        ("conversation.created", [f"user:{member_id}", f"org:{orgs.a.id}"], theirs),
+    ]
 
 
 async def test_members_see_only_their_own_admins_see_all(client, orgs: Orgs) -> None:
@@ -79,7 +91,7 @@ async def test_listing_is_newest_first_and_paginated(client, orgs: Orgs) -> None
     assert bad.status_code == 422
 
 
-async def test_messages_seq_history_and_bad_input(client, orgs: Orgs) -> None:
+async def test_messages_seq_history_and_bad_input(client, orgs: Orgs, events: EventRecorder) -> None:
     agent = await make_agent(client, orgs.a.headers)
     conv = await make_conversation(client, orgs.a.headers, agent["id"])
     base = f"/api/v1/conversations/{conv['id']}"
@@ -101,6 +113,11 @@ async def test_messages_seq_history_and_bad_input(client, orgs: Orgs) -> None:
         "seq": 2,
     }
     assert body["message"]["id"].startswith("msg_")
+    rooms = conv_rooms(conv, orgs.a.owner_id)
+    assert [e for e in events.all if e[0] == "message.created"] == [
+        ("message.created", rooms, umsg),
+        ("message.created", rooms, body["message"]),
+    ]
 
     dup = await client.post(
         f"{base}/originate", json={"content": "again", "role": "assistant", "external_message_id": "msg-12345"}, headers=orgs.a.headers
@@ -120,6 +137,7 @@ async def test_messages_seq_history_and_bad_input(client, orgs: Orgs) -> None:
         assert response.status_code == 422, payload
     assert (await client.post(f"{base}/messages", json={"content": ""}, headers=orgs.a.headers)).status_code == 422
     assert (await client.post(f"{base}/messages", json={}, headers=orgs.a.headers)).status_code == 422
+    assert len(events.of("message.created")) == 2  # nothing refused was announced
     longest = await client.post(f"{base}/originate", json={"content": "z" * 32_768, "role": "assistant"}, headers=orgs.a.headers)
     assert longest.status_code == 201 and (await longest.get_json())["message"]["seq"] == 3
 
@@ -132,9 +150,32 @@ async def test_messages_seq_history_and_bad_input(client, orgs: Orgs) -> None:
     everything = await (await client.get(f"{base}/messages", headers=orgs.a.headers)).get_json()
     assert [m["seq"] for m in everything["messages"]] == list(range(1, 8))
     assert (await client.get(f"{base}/messages?limit=201", headers=orgs.a.headers)).status_code == 422
+    # Every stored message was announced once, in order, as the history shows it.
+    assert events.of("message.created") == everything["messages"]
+    assert events.rooms_of("message.created") == [rooms] * 7
 
 
-async def test_disabled_agent_and_unknown_ids(client, orgs: Orgs) -> None:
+async def test_a_message_has_one_shape_over_rest_and_the_socket(client, orgs: Orgs, events: EventRecorder) -> None:
+    """The REST answer, the history and the ``message.created`` event of a message are equal."""
+    agent = await make_agent(client, orgs.a.headers)
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    base = f"/api/v1/conversations/{conv['id']}"
+    sent = await client.post(f"{base}/messages", json={"content": "Where is my order?"}, headers=orgs.a.headers)
+    user_message = (await sent.get_json())["message"]
+    replied = await client.post(
+        f"{base}/originate", json={"content": "On its way.", "role": "assistant", "external_message_id": "ext-9"}, headers=orgs.a.headers
+    )
+    reply = (await replied.get_json())["message"]
+    history = (await (await client.get(f"{base}/messages", headers=orgs.a.headers)).get_json())["messages"]
+
+    # Announced after the commit and before the answer: recorded by the time it returns.
+    assert events.of("message.created") == [user_message, reply] == history
+    assert set(reply) == {"id", "conversation_id", "seq", "role", "content", "user_id", "external_message_id", "created_at"}
+    assert reply["external_message_id"] == "ext-9" and reply["user_id"] is None
+    assert user_message["user_id"] == orgs.a.owner_id and user_message["external_message_id"] is None
+
+
+async def test_disabled_agent_and_unknown_ids(client, orgs: Orgs, events: EventRecorder) -> None:
     agent = await make_agent(client, orgs.a.headers)
     conv = await make_conversation(client, orgs.a.headers, agent["id"])
     await client.patch(f"/api/v1/agents/{agent['id']}", json={"enabled": False}, headers=orgs.a.headers)
@@ -159,9 +200,11 @@ async def test_disabled_agent_and_unknown_ids(client, orgs: Orgs) -> None:
     ]:
         response = await getattr(client, method)(path, json=payload, headers=orgs.b.headers)
         assert response.status_code == 404, path
+    # Only the one conversation made before the agent was disabled was ever announced.
+    assert [e for e, _, _ in events.all] == ["conversation.created"]
 
 
-async def test_concurrent_sends_get_gap_free_seqs(client, orgs: Orgs) -> None:
+async def test_concurrent_sends_get_gap_free_seqs(client, orgs: Orgs, events: EventRecorder) -> None:
     agent = await make_agent(client, orgs.a.headers, protocol="custom", webhook_url=None)
     conv = await make_conversation(client, orgs.a.headers, agent["id"])
     base = f"/api/v1/conversations/{conv['id']}"
@@ -178,9 +221,11 @@ async def test_concurrent_sends_get_gap_free_seqs(client, orgs: Orgs) -> None:
     assert sorted(seqs) == list(range(1, 41))
     stored = await (await client.get(f"{base}/messages?limit=200", headers=orgs.a.headers)).get_json()
     assert [m["seq"] for m in stored["messages"]] == list(range(1, 41))
+    # Each announced once, as stored (the order of announcements across requests is not fixed).
+    assert sorted(events.of("message.created"), key=lambda m: m["seq"]) == stored["messages"]
 
 
-async def test_concurrent_duplicate_originates_store_one_message(client, orgs: Orgs) -> None:
+async def test_concurrent_duplicate_originates_store_one_message(client, orgs: Orgs, events: EventRecorder) -> None:
     agent = await make_agent(client, orgs.a.headers)
     conv = await make_conversation(client, orgs.a.headers, agent["id"])
     base = f"/api/v1/conversations/{conv['id']}"
@@ -200,6 +245,7 @@ async def test_concurrent_duplicate_originates_store_one_message(client, orgs: O
     # No seq was burnt by the losers: the next message is seq 2.
     nxt = await client.post(f"{base}/originate", json={"content": "next", "role": "assistant"}, headers=orgs.a.headers)
     assert (await nxt.get_json())["message"]["seq"] == 2
+    assert [m["id"] for m in events.of("message.created")] == [winner, (await nxt.get_json())["message"]["id"]]
     # The same external id in another conversation is fine.
     other = await make_conversation(client, orgs.a.headers, agent["id"])
     again = await client.post(
@@ -210,9 +256,9 @@ async def test_concurrent_duplicate_originates_store_one_message(client, orgs: O
     assert again.status_code == 201
 
 
-async def test_session_sends_in_own_conversation_only(client, orgs: Orgs) -> None:
+async def test_session_sends_in_own_conversation_only(client, orgs: Orgs, events: EventRecorder) -> None:
     agent = await make_agent(client, orgs.a.headers)
-    _, member = await add_member(client, orgs.a, "m@acme.example")
+    member_id, member = await add_member(client, orgs.a, "m@acme.example")
     _, admin = await add_member(client, orgs.a, "a@acme.example", role="admin")
     conv = await make_conversation(client, auth(member), agent["id"])
     ok = await client.post(f"/api/v1/conversations/{conv['id']}/messages", json={"content": "mine"}, headers=auth(member))
@@ -223,9 +269,11 @@ async def test_session_sends_in_own_conversation_only(client, orgs: Orgs) -> Non
         f"/api/v1/conversations/{conv['id']}/originate", json={"content": "x", "role": "assistant"}, headers=auth(member)
     )
     assert originate.status_code == 403
+    assert events.all[-1] == ("message.created", conv_rooms(conv, member_id), (await ok.get_json())["message"])
+    assert len(events.of("message.created")) == 1
 
 
-async def test_agent_messages_endpoint_from_connection_info(client, orgs: Orgs) -> None:
+async def test_agent_messages_endpoint_from_connection_info(client, orgs: Orgs, events: EventRecorder) -> None:
     agent = await make_agent(client, orgs.a.headers)
     other = await make_agent(client, orgs.a.headers, name="Other")
     conv = await make_conversation(client, orgs.a.headers, agent["id"])
@@ -241,6 +289,7 @@ async def test_agent_messages_endpoint_from_connection_info(client, orgs: Orgs) 
     assert message["role"] == "assistant" and message["content"] == "Hi from the automation" and message["seq"] == 1
     history = await (await client.get(f"/api/v1/conversations/{conv['id']}/messages", headers=orgs.a.headers)).get_json()
     assert [m["id"] for m in history["messages"]] == [message["id"]]
+    assert events.all[-1] == ("message.created", conv_rooms(conv, orgs.a.owner_id), message)
 
     again = await client.post(path, json=body, headers=orgs.a.headers)
     assert again.status_code == 409 and (await again.get_json())["error"]["details"]["message_id"] == message["id"]
@@ -251,9 +300,10 @@ async def test_agent_messages_endpoint_from_connection_info(client, orgs: Orgs) 
     assert (await client.post(path, json={**body, "external_message_id": None}, headers={"Authorization": f"Bearer {token}"})).status_code == 403
     assert (await client.post(path, json={**body, "role": "user"}, headers=orgs.a.headers)).status_code == 422
     assert (await client.post(path, json={"content": "x"}, headers=orgs.a.headers)).status_code == 422
+    assert events.of("message.created") == [message]
 
 
-async def test_concurrent_messages_share_sqlite_commits(client, orgs: Orgs, db_url: str, monkeypatch) -> None:
+async def test_concurrent_messages_share_sqlite_commits(client, orgs: Orgs, db_url: str, monkeypatch, events: EventRecorder) -> None:
     """On SQLite, messages written in the same turn of the loop share one transaction, and a
     duplicate among them rolls back alone: no seq burnt, the others stored."""
     if not db_url.startswith("sqlite"):
@@ -283,9 +333,10 @@ async def test_concurrent_messages_share_sqlite_commits(client, orgs: Orgs, db_u
     assert sorted(b["message"]["seq"] for s, b in results if s == 201) == list(range(1, 18))
     stored = await (await client.get(f"{base}/messages?limit=200", headers=orgs.a.headers)).get_json()
     assert [m["seq"] for m in stored["messages"]] == list(range(1, 18))
+    assert sorted(events.of("message.created"), key=lambda m: m["seq"]) == stored["messages"]
 
 
-async def test_a_failing_message_in_a_shared_commit_fails_alone(client, orgs: Orgs, db_url: str, monkeypatch) -> None:
+async def test_a_failing_message_in_a_shared_commit_fails_alone(client, orgs: Orgs, db_url: str, monkeypatch, events: EventRecorder) -> None:
     """One message whose write raises (here: its conversation vanished mid-flight) gets its
     own error; the messages committed with it are stored with gap-free seqs."""
     if not db_url.startswith("sqlite"):
@@ -314,6 +365,7 @@ async def test_a_failing_message_in_a_shared_commit_fails_alone(client, orgs: Or
     stored = await (await client.get(f"{base}/messages?limit=200", headers=orgs.a.headers)).get_json()
     assert [m["seq"] for m in stored["messages"]] == list(range(1, 8))
     assert "boom" not in [m["content"] for m in stored["messages"]]
+    assert sorted(events.of("message.created"), key=lambda m: m["seq"]) == stored["messages"]
 
 
 def test_group_commit_forgets_writes_left_by_a_stopped_loop() -> None:
@@ -337,26 +389,17 @@ def test_group_commit_forgets_writes_left_by_a_stopped_loop() -> None:
     assert asyncio.run(later())
 
 
-async def test_a_cancelled_originate_still_announces_what_it_stored(client, orgs: Orgs, db_url: str, monkeypatch) -> None:
+async def test_a_cancelled_originate_still_announces_what_it_stored(client, orgs: Orgs, db_url: str, events: EventRecorder) -> None:
     """A client hanging up while its message waits for the shared commit: the message is
     stored all the same, so its ``message.created`` event must go out too."""
     if not db_url.startswith("sqlite"):
         pytest.skip("the shared commit is SQLite's write path")
-    from app.events import bus as realtime
     from app.kernel.auth import authenticate_token
     from app.models.chat import Message
     from app.services import messages as messages_service
 
     agent = await make_agent(client, orgs.a.headers)
     conv = await make_conversation(client, orgs.a.headers, agent["id"])
-    emitted: list[int] = []
-    emit = realtime.emit_on_commit
-
-    async def recording_emit(event, rooms, payload):  # type: ignore[no-untyped-def]
-        emitted.append(payload["seq"])
-        await emit(event, rooms, payload)
-
-    monkeypatch.setattr(realtime, "emit_on_commit", recording_emit)
     principal = await authenticate_token(orgs.a.api_key)
     task = asyncio.create_task(messages_service.originate(principal, conv["id"], "hello"))
     for _ in range(100):  # until the caller waits on the shared commit
@@ -366,12 +409,10 @@ async def test_a_cancelled_originate_still_announces_what_it_stored(client, orgs
     assert messages_service._sqlite_writes._pending
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    for _ in range(100):
-        if emitted:
-            break
-        await asyncio.sleep(0.01)
-    assert await Message.filter(conversation_id=conv["id"]).count() == 1
-    assert emitted == [1]
+    announced = await events.wait_for("message.created")
+    stored = await Message.get(conversation_id=conv["id"])
+    assert announced["id"] == stored.id and announced["seq"] == 1 and announced["content"] == "hello"
+    assert len(events.of("message.created")) == 1
 
 
 def test_a_failed_commit_of_a_shared_write_leaves_no_transaction_open(tmp_path) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from app.serving.app import create_app
 from app.kernel.config import Settings
 from app.models.chat import Message
+from app.serving.asgi import build
 from tests.chat.helpers import make_agent, make_conversation
+from tests.conftest import EventRecorder
 
 
-async def test_agents_and_messages_per_day(settings: Settings, tmp_path) -> None:
+async def test_agents_and_messages_per_day(settings: Settings, tmp_path, events: EventRecorder) -> None:
     from app.services import accounts
     from tests.conftest import make_org
 
@@ -20,7 +21,7 @@ async def test_agents_and_messages_per_day(settings: Settings, tmp_path) -> None
         "self-hosted": {"name": "Self-hosted", "limits": {}},
         "tiny": {"name": "Tiny", "limits": {"agents": 1, "messages_per_day": 3}},
     }))
-    app = create_app(settings.with_overrides(plans_file=str(plans)), auto_migrate=False)
+    app = build(settings.with_overrides(plans_file=str(plans)), auto_migrate=False)[1]
     async with app.test_app():
         client = app.test_client()
         tiny = await accounts.bootstrap("Tiny", "owner@tiny.example", "correct horse battery", plan="tiny")
@@ -50,6 +51,8 @@ async def test_agents_and_messages_per_day(settings: Settings, tmp_path) -> None
             assert response.status_code == 402, url
             error = (await response.get_json())["error"]
             assert error["code"] == "plan_limit_reached" and "3 messages today" in error["message"]
+        # A refused message was never stored, so never announced.
+        assert [m["content"] for m in events.of("message.created")] == ["1", "2", "3"]
 
         # Other organizations are not affected; yesterday's messages do not count.
         other_agent = await make_agent(client, unlimited.headers)
@@ -60,3 +63,4 @@ async def test_agents_and_messages_per_day(settings: Settings, tmp_path) -> None
         for m in await Message.filter(conversation_id=conv["id"]):
             await Message.filter(id=m.id).update(created_at=m.created_at - timedelta(days=1))
         assert (await client.post(f"{path}/messages", json={"content": "new day"}, headers=headers)).status_code == 201
+        assert [m["content"] for m in events.of("message.created")] == ["1", "2", "3", "0", "1", "2", "3", "new day"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 import pytest
 import socketio
 
-from tests.conftest import LiveServer, Orgs, wait_for
+from tests.conftest import EventRecorder, LiveServer, Orgs, wait_for
 
 
 async def add_member(http: httpx.AsyncClient, headers: dict[str, str], email: str, role: str = "member") -> tuple[str, str]:
@@ -20,7 +19,7 @@ async def add_member(http: httpx.AsyncClient, headers: dict[str, str], email: st
         "/api/v1/auth/accept-invite", json={"token": invite["invite_token"], "password": "member password 1", "name": "m"}
     )
     assert accepted.status_code == 200, accepted.text
-    return invite["member"]["id"], accepted.json()["token"]
+    return accepted.json()["user"]["id"], accepted.json()["token"]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -55,7 +54,7 @@ async def test_connect_needs_a_valid_token(live_server: LiveServer, live_orgs: O
     assert client.sio.connected
 
 
-async def test_own_devices_see_own_messages_and_agent_replies(live_server: LiveServer, live_orgs: Orgs, http, sockets) -> None:
+async def test_own_devices_see_own_messages_and_agent_replies(live_server: LiveServer, live_orgs: Orgs, http, sockets, events: EventRecorder) -> None:
     agent = await setup_agent(http, live_orgs.a.headers)
     _, token = await add_member(http, live_orgs.a.headers, "m@acme.example")
     phone = await sockets(live_server.url, token)
@@ -73,6 +72,9 @@ async def test_own_devices_see_own_messages_and_agent_replies(live_server: LiveS
     reply = await originate(http, live_orgs.a.headers, conv["id"], "hi there")
     await wait_for(lambda: len(laptop.of("message.created")) == 2)
     assert laptop.of("message.created")[1] == reply and reply["seq"] == 2
+    # What the bus emitted is what each device received, the ack and the REST answer too.
+    assert events.of("message.created") == [ack["message"], reply] == laptop.of("message.created") == phone.of("message.created")
+    assert events.of("conversation.created") == [conv] == laptop.of("conversation.created")
 
     bad = await phone.call("message.send", {"conversation_id": conv["id"], "content": ""})
     assert bad["error"]["code"] == "validation_failed"
@@ -80,9 +82,9 @@ async def test_own_devices_see_own_messages_and_agent_replies(live_server: LiveS
     assert junk["error"]["code"] == "validation_failed"
 
 
-async def test_subscribe_rules_and_isolation(live_server: LiveServer, live_orgs: Orgs, http, sockets) -> None:
+async def test_subscribe_rules_and_isolation(live_server: LiveServer, live_orgs: Orgs, http, sockets, events: EventRecorder) -> None:
     agent = await setup_agent(http, live_orgs.a.headers)
-    _, member = await add_member(http, live_orgs.a.headers, "m@acme.example")
+    member_id, member = await add_member(http, live_orgs.a.headers, "m@acme.example")
     _, other = await add_member(http, live_orgs.a.headers, "o@acme.example")
     _, admin = await add_member(http, live_orgs.a.headers, "a@acme.example", role="admin")
     conv = await new_conversation(http, bearer(member), agent["id"])
@@ -106,9 +108,14 @@ async def test_subscribe_rules_and_isolation(live_server: LiveServer, live_orgs:
     assert watcher.of("message.created")[0]["id"] == first["id"]
 
     assert (await watcher.call("unsubscribe", {"conversation_id": conv["id"]}))["success"] is True
-    await originate(http, live_orgs.a.headers, conv["id"], "two")
+    second = await originate(http, live_orgs.a.headers, conv["id"], "two")
     await wait_for(lambda: len(automation.of("message.created")) == 2)
-    await asyncio.sleep(0.1)
+    emitted = events.all[-1]
+    assert emitted == ("message.created", [f"conv:{conv['id']}", f"user:{member_id}"], second)
+    # Sent (it was emitted before the answer came back) but not to the ones outside its rooms:
+    # a round trip on each of their connections comes after anything sent to it before.
+    for client in (watcher, snoop, stranger):
+        await client.settle()
     assert len(watcher.of("message.created")) == 1
     assert snoop.of("message.created") == [] and stranger.of("message.created") == []
     assert stranger.of("conversation.created") == []

@@ -16,11 +16,11 @@ from app.kernel.crypto import CryptoError
 from app.models.chat import Agent
 from tests.chat.conftest import running_server
 from tests.chat.test_webhooks import conversation, send, webhook_agent
-from tests.conftest import LiveServer, Orgs, make_org
+from tests.conftest import DrainOutbox, LiveServer, Orgs, make_org
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 
-async def test_secrets_are_stored_encrypted_and_still_sign(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
+async def test_secrets_are_stored_encrypted_and_still_sign(live_server: LiveServer, live_orgs: Orgs, http, receiver, drain_outbox: DrainOutbox) -> None:
     agent = await webhook_agent(http, live_orgs.a.headers, receiver)
     secret = agent["signing_secret"]
     row = await Agent.get(id=agent["id"])
@@ -45,13 +45,12 @@ async def test_secrets_are_stored_encrypted_and_still_sign(live_server: LiveServ
     conv2 = await conversation(http, live_orgs.a.headers, other["id"])
     await send(http, live_orgs.a.headers, conv2["id"], "cannot be signed")
 
-    async def failed_attempt() -> bool:
-        listed = (await http.get(f"/api/v1/deliveries?agent_id={other['id']}", headers=live_orgs.a.headers)).json()
-        return bool(listed["deliveries"]) and "cannot be decrypted" in (listed["deliveries"][0]["last_error"] or "")
-
-    from tests.conftest import wait_for
-
-    await wait_for(failed_attempt)
+    # The worker has tried all it can now: the attempt failed (to be retried) and sent nothing.
+    (unsigned,) = [i for i in await drain_outbox() if i.agent_id == other["id"]]
+    assert unsigned.status == "pending" and unsigned.attempts == 1
+    assert "cannot be decrypted" in (unsigned.last_error or "")
+    listed = (await http.get(f"/api/v1/deliveries?agent_id={other['id']}", headers=live_orgs.a.headers)).json()
+    assert "cannot be decrypted" in listed["deliveries"][0]["last_error"]
     assert len(receiver.received) == 1  # never sent unsigned
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from app.kernel.config import Settings
+from app.kernel.timefmt import utcnow
+from app.models.chat import OutboxItem
 from tests.chat.conftest import running_server
-from tests.conftest import LiveServer, Orgs, make_org, wait_for
+from tests.chat.helpers import make_agent, make_conversation
+from tests.conftest import DrainOutbox, EventRecorder, LiveServer, Orgs, make_org, wait_for
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 
@@ -37,6 +41,54 @@ async def delivery(http: httpx.AsyncClient, headers: dict[str, str], delivery_id
     r = await http.get(f"/api/v1/deliveries/{delivery_id}", headers=headers)
     assert r.status_code == 200, r.text
     return r.json()["delivery"]  # type: ignore[no-any-return]
+
+
+async def worker_turn(http: httpx.AsyncClient, headers: dict[str, str], drain_outbox: DrainOutbox) -> OutboxItem:
+    """One delivery through a fresh agent to a fresh receiver, sent and recorded: the worker
+    has claimed since now. It claims due items oldest first, so anything claimable that was
+    due before this one went out with it or earlier. Returns the item."""
+    other = await WebhookReceiver().start()
+    try:
+        agent = await webhook_agent(http, headers, other)
+        conv = await conversation(http, headers, agent["id"])
+        message = await send(http, headers, conv["id"], "the worker's turn")
+        items = await drain_outbox()
+    finally:
+        await other.stop()
+    (item,) = [i for i in items if i.message_id == message["id"]]
+    assert item.status == "succeeded" and len(other.acknowledged) == 1
+    return item
+
+
+async def test_a_refused_delivery_is_announced_once_in_process(client, orgs: Orgs, receiver, events: EventRecorder, drain_outbox: DrainOutbox) -> None:
+    """The in-process app runs the outbox worker: a 4xx fails the delivery for good and
+    ``delivery.failed`` goes to the conversation's rooms."""
+    receiver.fail_times(1, 400)
+    agent = await make_agent(client, orgs.a.headers, webhook_url=receiver.url)
+    receiver.secrets.append(agent["signing_secret"])
+    conv = await make_conversation(client, orgs.a.headers, agent["id"])
+    sent = await client.post(f"/api/v1/conversations/{conv['id']}/messages", json={"content": "refused"}, headers=orgs.a.headers)
+    message = (await sent.get_json())["message"]
+
+    failed = await events.wait_for("delivery.failed")
+    items = await drain_outbox()
+    assert [(i.status, i.attempts, i.last_status_code, i.message_id) for i in items] == [("failed", 1, 400, message["id"])]
+    assert failed == {
+        "delivery_id": items[0].id,
+        "channel": "webhook",
+        "event": "message.created",
+        "conversation_id": conv["id"],
+        "agent_id": agent["id"],
+        "message_id": message["id"],
+        "attempts": 1,
+        "status_code": 400,
+        "error": items[0].last_error,
+        "failed_at": failed["failed_at"],
+    }
+    assert failed["failed_at"].endswith("Z")
+    assert events.rooms_of("delivery.failed") == [[f"conv:{conv['id']}", f"user:{orgs.a.owner_id}"]]
+    assert [e for e, _, _ in events.all] == ["conversation.created", "message.created", "delivery.failed"]
+    assert len(receiver.received) == 1 and not receiver.invalid
 
 
 async def test_payload_headers_and_signature(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
@@ -129,7 +181,7 @@ async def test_backoff_without_retry_after(live_server: LiveServer, live_orgs: O
     assert 0 <= gap <= 2  # first backoff is 0.5-1 s
 
 
-async def test_client_errors_are_not_retried_and_fail_loudly(live_server: LiveServer, live_orgs: Orgs, http, receiver, sockets) -> None:
+async def test_client_errors_are_not_retried_and_fail_loudly(live_server: LiveServer, live_orgs: Orgs, http, receiver, sockets, drain_outbox: DrainOutbox) -> None:
     receiver.fail_times(1, 400)
     agent = await webhook_agent(http, live_orgs.a.headers, receiver)
     conv = await conversation(http, live_orgs.a.headers, agent["id"])
@@ -139,7 +191,8 @@ async def test_client_errors_are_not_retried_and_fail_loudly(live_server: LiveSe
     await wait_for(lambda: watcher.of("delivery.failed"))
     event = watcher.of("delivery.failed")[0]
     assert event["message_id"] == message["id"] and event["status_code"] == 400 and event["attempts"] == 1
-    await asyncio.sleep(0.3)
+    # The worker has done all it can: the failure is final, and nothing was sent again.
+    assert [i.status for i in await drain_outbox()] == ["failed"]
     assert len(receiver.received) == 1
     d = await delivery(http, live_orgs.a.headers, event["delivery_id"])
     assert d["status"] == "failed" and d["last_status_code"] == 400
@@ -202,7 +255,7 @@ async def test_timeouts_are_retried(settings: Settings, receiver) -> None:
             assert d["attempt_log"][0]["outcome"] == "retry" and d["attempt_log"][0]["error"].startswith("timeout")
 
 
-async def test_pending_deliveries_resume_after_restart(settings: Settings, receiver) -> None:
+async def test_pending_deliveries_resume_after_restart(settings: Settings, receiver, drain_outbox: DrainOutbox) -> None:
     receiver.fail_times(1, 503, headers={"Retry-After": "2"})
     async with running_server(settings) as server:
         org = await make_org("Acme")
@@ -219,22 +272,27 @@ async def test_pending_deliveries_resume_after_restart(settings: Settings, recei
 
     async with running_server(settings) as server:
         await receiver.wait_for(lambda r: len(r.acknowledged) == 6, timeout=10)
-        await asyncio.sleep(0.3)
+        # All recorded and nothing left to do: no delivery can go out a second time.
+        assert [i.status for i in await drain_outbox()] == ["succeeded"] * 6
     acked = [r.delivery_id for r in receiver.acknowledged]
     assert len(acked) == len(set(acked)) == 6
     assert not receiver.invalid
 
 
-async def test_deleting_an_agent_cancels_its_pending_deliveries(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
-    receiver.fail_times(1, 503, headers={"Retry-After": "1"})
+async def test_deleting_an_agent_cancels_its_pending_deliveries(live_server: LiveServer, live_orgs: Orgs, http, receiver, drain_outbox: DrainOutbox) -> None:
+    receiver.fail_times(1, 503, headers={"Retry-After": "60"})
     agent = await webhook_agent(http, live_orgs.a.headers, receiver)
     conv = await conversation(http, live_orgs.a.headers, agent["id"])
     await send(http, live_orgs.a.headers, conv["id"], "first")
     await send(http, live_orgs.a.headers, conv["id"], "queued behind it")
     await receiver.wait_for(lambda r: len(r.received) == 1)
+    assert [i.status for i in await drain_outbox()] == ["pending", "pending"]  # the refusal is recorded
     head = receiver.received[0].delivery_id
     assert (await http.delete(f"/api/v1/agents/{agent['id']}", headers=live_orgs.a.headers)).status_code == 200
-    await asyncio.sleep(2.0)  # past the Retry-After: nothing more may arrive, signed or not
+    # As if the Retry-After had passed: both are due, but cancelled; the worker's next turn
+    # leaves them alone, signed or not.
+    await OutboxItem.filter(agent_id=agent["id"]).update(next_attempt_at=utcnow() - timedelta(seconds=1))
+    await worker_turn(http, live_orgs.a.headers, drain_outbox)
     assert len(receiver.received) == 1 and not receiver.invalid
     listed = (await http.get(f"/api/v1/deliveries?agent_id={agent['id']}", headers=live_orgs.a.headers)).json()["deliveries"]
     assert len(listed) == 2
@@ -246,15 +304,19 @@ async def test_deleting_an_agent_cancels_its_pending_deliveries(live_server: Liv
     assert r.status_code == 409 and r.json()["error"]["code"] == "delivery_cancelled"
 
 
-async def test_disabled_agent_holds_deliveries_and_resumes_on_its_current_url(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
-    receiver.fail_times(1, 503, headers={"Retry-After": "1"})
+async def test_disabled_agent_holds_deliveries_and_resumes_on_its_current_url(live_server: LiveServer, live_orgs: Orgs, http, receiver, drain_outbox: DrainOutbox) -> None:
+    receiver.fail_times(1, 503, headers={"Retry-After": "60"})
     agent = await webhook_agent(http, live_orgs.a.headers, receiver)
     conv = await conversation(http, live_orgs.a.headers, agent["id"])
     await send(http, live_orgs.a.headers, conv["id"], "held")
     await receiver.wait_for(lambda r: len(r.received) == 1)
     r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"enabled": False}, headers=live_orgs.a.headers)
     assert r.status_code == 200
-    await asyncio.sleep(2.0)  # the retry is due, but the agent is disabled: no attempt is spent
+    await drain_outbox()  # the refusal is recorded
+    # As if the Retry-After had passed: the retry is due, but the agent is disabled, so the
+    # worker's next turn spends no attempt on it.
+    await OutboxItem.filter(agent_id=agent["id"]).update(next_attempt_at=utcnow() - timedelta(seconds=1))
+    await worker_turn(http, live_orgs.a.headers, drain_outbox)
     assert len(receiver.received) == 1
     d = await delivery(http, live_orgs.a.headers, receiver.received[0].delivery_id)
     assert d["status"] == "pending" and d["attempts"] == 1
