@@ -77,12 +77,20 @@ def tap(fn: Tap) -> Callable[[], None]:
     """Call ``fn(event, rooms, payload)`` for every event emitted from now on; returns the
     function that removes it."""
     _taps.append(fn)
-    return lambda: _taps.remove(fn)
+
+    def remove() -> None:
+        if fn in _taps:
+            _taps.remove(fn)
+
+    return remove
 
 
 async def emit(event: str, rooms: list[str], payload: Mapping[str, Any]) -> None:
     for fn in _taps:
-        fn(event, rooms, payload)
+        try:
+            fn(event, rooms, payload)
+        except Exception:  # noqa: BLE001 - an observer must not undo what was committed
+            log.exception("event tap %r failed", fn)
     if _server is not None:
         await _server.emit(event, payload, to=rooms)
 

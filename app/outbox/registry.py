@@ -24,6 +24,7 @@ __all__ = [
     "gone_listeners",
     "wake",
     "set_worker",
+    "clear_worker",
 ]
 
 log = logging.getLogger("switchboard.outbox")
@@ -85,9 +86,16 @@ def gone_listeners(channel: str) -> list[Listener]:
     return list(_gone.get(channel, ()))
 
 
-def set_worker(worker: _Wakeable | None) -> None:
+def set_worker(worker: _Wakeable) -> None:
     global _worker
     _worker = worker
+
+
+def clear_worker(worker: _Wakeable) -> None:
+    """Forget ``worker`` if it is the one woken (another app's worker stays)."""
+    global _worker
+    if _worker is worker:
+        _worker = None
 
 
 def wake() -> None:

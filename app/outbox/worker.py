@@ -383,7 +383,7 @@ def install(app: Quart) -> None:
         worker: OutboxWorker | None = app.extensions.get("outbox")
         if worker is None:
             return
-        registry.set_worker(None)
+        registry.clear_worker(worker)
         await worker.stop()
 
     app.extensions["startup"].append(start)
