@@ -79,17 +79,8 @@ class MessageCreated:
 
 def message_json(message: Any, interaction: Any = None) -> MessageJSON:
     """A stored message (model or row with the same attribute names); an interactive one
-    with its ``Interaction``."""
-    return message_created(message, interaction=interaction).socket
-
-
-def message_created(
-    message: Any, *, agent_id: str = "", user_email: str | None = None, interaction: Any = None
-) -> MessageCreated:
-    """Both renderings of one message. ``message`` has the ``Message`` model's attributes
-    (``conversation_id`` and ``user_id`` as plain ids)."""
-    created_at = iso(message.created_at)
-    socket = MessageJSON(
+    with its ``Interaction``. The socket event and REST shape of every message."""
+    out = MessageJSON(
         id=message.id,
         conversation_id=message.conversation_id,
         seq=message.seq,
@@ -97,24 +88,34 @@ def message_created(
         content=message.content,
         user_id=message.user_id,
         external_message_id=message.external_message_id,
-        created_at=created_at,
+        created_at=iso(message.created_at),
     )
     if getattr(message, "kind", "text") == "interactive":
-        socket["kind"] = "interactive"
-        socket["elements"] = list(message.elements or [])
+        out["kind"] = "interactive"
+        out["elements"] = list(message.elements or [])
         if interaction is not None:
-            socket["interaction"] = interaction_json(interaction)
+            out["interaction"] = interaction_json(interaction)
+    return out
+
+
+def message_created(
+    message: Any, *, agent_id: str = "", user_email: str | None = None, interaction: Any = None
+) -> MessageCreated:
+    """Both renderings of one message, the webhook body made from the socket event's values.
+    ``message`` has the ``Message`` model's attributes (``conversation_id`` and ``user_id`` as
+    plain ids)."""
+    socket = message_json(message, interaction)
     return MessageCreated(
         socket=socket,
         webhook=MessageWebhook(
             event="message.created",
-            conversationId=message.conversation_id,
-            messageId=message.id,
+            conversationId=socket["conversation_id"],
+            messageId=socket["id"],
             agentId=agent_id,
-            content=message.content,
-            userId=message.user_id,
+            content=socket["content"],
+            userId=socket["user_id"],
             userEmail=user_email,
-            timestamp=created_at,
+            timestamp=socket["created_at"],
         ),
     )
 
