@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from tortoise import connections
@@ -108,6 +108,9 @@ async def send_interactive(
     if not callback_id or len(callback_id) > 255:
         problems["callback_id"] = ["must be 1 to 255 characters"]
     now = utcnow()
+    if expires_at is not None:
+        # Stored in UTC: SQLite compares the stored text, so every value needs the same offset.
+        expires_at = expires_at.astimezone(timezone.utc)
     if expires_at is not None and not now < expires_at <= now + MAX_EXPIRY:
         problems["expires_at"] = [f"must be in the future and at most {MAX_EXPIRY.days} days ahead"]
     if problems:

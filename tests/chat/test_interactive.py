@@ -260,3 +260,14 @@ class _Sync:
                 return response.text
 
         return _R()
+
+
+async def test_expires_at_in_any_time_zone_means_the_same_moment(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
+    from datetime import timezone as tz
+
+    chat = await open_chat(http, live_orgs.a, receiver)
+    in_an_hour = (utcnow() + timedelta(hours=1)).astimezone(tz(timedelta(hours=-5)))
+    message = await chat.ask(receiver, APPROVAL, expires_at=in_an_hour.isoformat())
+    assert message["interaction"]["expires_at"] == iso(in_an_hour)
+    answered = await chat.answer(message["id"], {"approved": True})
+    assert answered.status_code == 200, answered.text
