@@ -49,13 +49,6 @@ class Chat:
         return await self.http.post(f"/api/v1/messages/{message_id}/respond", json=answer, headers=self.person)
 
 
-async def watch(sockets: Any, url: str, token: str) -> Any:
-    """A socket.io client that also records ``message.updated``."""
-    client = await sockets(url, token)
-    client.sio.on("message.updated", client._recorder("message.updated"))
-    return client
-
-
 async def open_chat(http: httpx.AsyncClient, org: Any, receiver: WebhookReceiver) -> Chat:
     agent = (await http.post("/api/v1/agents", json={"name": "n8n", "webhook_url": receiver.url}, headers=org.headers)).json()["agent"]
     conv = (await http.post(f"/api/v1/agents/{agent['id']}/conversations/create", json={}, headers=org.headers)).json()["conversation"]
@@ -133,7 +126,7 @@ async def test_ten_answers_at_once_record_one(live_server: LiveServer, live_orgs
     chat = await open_chat(http, live_orgs.a, receiver)
     pick = [{"type": "buttons", "options": [{"label": str(n), "value": f"v{n}"} for n in range(10)]}]
     message = await chat.ask(receiver, pick)
-    clients = [await watch(sockets, live_server.url, chat.session) for _ in range(10)]
+    clients = [await sockets(live_server.url, chat.session) for _ in range(10)]
     acks = await asyncio.gather(*(c.call("interactive.respond", {"message_id": message["id"], "selection": f"v{n}"}) for n, c in enumerate(clients)))
     winners = [a for a in acks if a.get("success")]
     assert len(winners) == 1
@@ -175,7 +168,7 @@ async def test_the_long_poll_returns_on_answer_and_on_timeout(live_server: LiveS
 
 async def test_expiry_sends_one_expired_callback(live_server: LiveServer, live_orgs: Orgs, http, receiver, sockets) -> None:
     chat = await open_chat(http, live_orgs.a, receiver)
-    watcher = await watch(sockets, live_server.url, chat.session)
+    watcher = await sockets(live_server.url, chat.session)
     message = await chat.ask(receiver, APPROVAL, expires_at=iso(utcnow() + timedelta(seconds=1)))
     await receiver.wait_for(lambda r: len(r.acknowledged) == 1)
     body = receiver.acknowledged[0].json
