@@ -76,3 +76,18 @@ def test_serve_on_a_taken_port_fails_at_once(data_dir: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip() == f"switchboard: cannot listen on 127.0.0.1:{port}: address already in use"
     assert "listening" not in result.stdout.lower()
+
+
+def test_serve_with_a_bad_smtp_url_says_so_before_listening(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path), "SWITCHBOARD_SMTP_URL": "http://mail.example"}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "app.faces.cli", "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "SWITCHBOARD_SMTP_URL must start with smtp:// or smtps://" in result.stderr
+    assert "listening" not in result.stdout

@@ -244,3 +244,75 @@ async def settled(item: OutboxItem) -> OutboxItem:
 
     await wait_for(final, timeout=15)
     return item
+
+
+def test_starttls_is_required_except_on_loopback_or_when_made_optional() -> None:
+    assert parse_smtp_url("smtp://user:pw@mail.corp.example").starttls_required
+    assert not parse_smtp_url("smtp://user:pw@mail.corp.example?starttls=optional").starttls_required
+    assert not parse_smtp_url("smtp://127.0.0.1:2525").starttls_required
+    assert not parse_smtp_url("smtps://mail.corp.example").starttls_required  # TLS from the first byte
+
+
+async def test_no_password_or_token_in_clear_when_starttls_is_missing(certificate: tuple[Path, Path]) -> None:
+    server = await SMTPServer(mode="plain", credentials=("relay-user", "relay pass")).start()
+    try:
+        config = parse_smtp_url(server.url())
+        config.starttls_required = True  # as for any relay that is not on loopback
+        result = await EmailChannel(config, timeout=5).deliver(_outbound())
+    finally:
+        await server.stop()
+    assert result.outcome == "retry" and server.received == [] and server.rcpt_attempts == 0
+
+
+async def test_a_refused_login_is_retried_not_final() -> None:
+    server = await SMTPServer(mode="plain", credentials=("relay-user", "relay pass")).start()
+    try:
+        wrong = parse_smtp_url(f"smtp://relay-user:wrong@127.0.0.1:{server.port}")
+        result = await EmailChannel(wrong, timeout=5).deliver(_outbound())
+    finally:
+        await server.stop()
+    assert result.outcome == "retry" and result.status_code == 535
+
+
+async def test_invitation_deliveries_are_for_those_who_see_members(mail_app: Any, smtp: SMTPServer, org_owner: Org) -> None:
+    from app.models.core import Organization
+    from app.services import api_keys
+
+    client = mail_app.test_client()
+    await client.post("/api/v1/organization/members", json={"email": "secret-hire@corp.example"}, headers=org_owner.headers)
+    item = await settled(await OutboxItem.get(channel="email"))
+    org = await Organization.get(id=org_owner.id)
+    agents_only = await api_keys.create_key_record(org, name="agents", scopes=["agents:read", "agents:write"], user=None)
+    headers = {"Authorization": f"Bearer {agents_only}"}
+    listed = (await (await client.get("/api/v1/deliveries", headers=headers)).get_json())["deliveries"]
+    assert item.id not in {d["id"] for d in listed}
+    assert (await client.get(f"/api/v1/deliveries/{item.id}", headers=headers)).status_code == 403
+    assert (await client.post(f"/api/v1/deliveries/{item.id}/cancel", headers=headers)).status_code == 403
+    owner = (await (await client.get("/api/v1/deliveries", headers=org_owner.headers)).get_json())["deliveries"]
+    assert item.id in {d["id"] for d in owner}
+
+
+async def test_a_pending_invite_shows_the_address_as_written(mail_app: Any, smtp: SMTPServer) -> None:
+    client = mail_app.test_client()
+    a, b = await make_org("Acme"), await make_org("Globex")
+    shouted = a.owner_email.upper()
+    invited = await (await client.post("/api/v1/organization/members", json={"email": shouted}, headers=b.headers)).get_json()
+    assert invited["member"]["email"] == shouted
+    assert (await smtp.next()).recipients == [shouted]
+
+
+async def test_reset_requests_past_the_limit_get_the_same_answer_and_send_nothing(mail_app: Any, smtp: SMTPServer, org_owner: Org) -> None:
+    from app.models.core import PasswordReset
+
+    client = mail_app.test_client()
+    answers = [await client.post("/api/v1/auth/password-reset", json={"email": org_owner.owner_email}) for _ in range(7)]
+    assert {a.status_code for a in answers} == {202}
+    assert len({str(await a.get_json()) for a in answers}) == 1
+    for _ in range(5):
+        await smtp.next()
+
+    async def five_sent() -> bool:
+        return await OutboxItem.filter(channel="email", status="succeeded").count() == 5
+
+    await wait_for(five_sent)
+    assert await PasswordReset.all().count() == 5 and len(smtp.received) == 5

@@ -133,6 +133,13 @@ def _serve(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     host = settings.host.strip("[]")
     address = f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"
+    from ..services import mail
+
+    try:
+        mail.configure(settings)
+    except ValueError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
     # Bind before anything is announced: a taken port is one line on stderr and exit 1.
     try:
         sock = _listen(host, settings.port)

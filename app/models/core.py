@@ -45,6 +45,9 @@ class Membership(Model):
     # The id a pending invitation is known by (``mbr_...``): the invitee's user id is shown
     # only once they accept, so an invite never tells whether the address has an account.
     public_id = fields.CharField(max_length=32, null=True, unique=True)
+    # The address as the inviter wrote it: shown and mailed while the invitation is pending,
+    # so the answer never shows how an existing account spells it.
+    invited_email = fields.CharField(max_length=320, null=True)
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "core.Organization", related_name="memberships", on_delete=fields.CASCADE
     )

@@ -152,7 +152,11 @@ class OutboxWorker:
             result = DeliveryResult("retry", error=f"channel '{outbound.channel}' is not configured on this server")
         else:
             try:
-                result = await channel.deliver(outbound)
+                # Bounded here too: an attempt that outlived its lease could be claimed and
+                # sent again while it is still going.
+                result = await asyncio.wait_for(channel.deliver(outbound), timeout=channel.timeout + 1)
+            except asyncio.TimeoutError:
+                result = DeliveryResult("retry", error=f"timeout: no answer within {channel.timeout:g} s")
             except Exception as exc:  # noqa: BLE001 - a channel bug is a failed attempt, not a crash
                 log.exception("outbox: channel %s raised for %s", outbound.channel, item["id"])
                 result = DeliveryResult("retry", error=f"internal error: {exc}")

@@ -164,7 +164,6 @@ async def update_agent(
             raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     if test_webhook_url is not UNSET:
         agent.test_webhook_url = await check_outbound_url("test_webhook_url", test_webhook_url, allow_private=allow_private_webhooks)
-    was_enabled = agent.enabled
     if enabled is not None:
         agent.enabled = enabled
     if test_mode is not None:
@@ -175,11 +174,13 @@ async def update_agent(
         agent.config = {**agent.config, **_check_config(config)}
     async with atomic():
         await agent.save()
-        # A disabled agent's deliveries wait; they go out when it is enabled again.
-        if was_enabled and not agent.enabled:
-            await outbox.hold(outbox_key(agent.id))
-        elif agent.enabled and not was_enabled:
+        # A disabled agent's deliveries wait; they go out when it is enabled again. The hold
+        # follows the state saved in this same transaction, so overlapping updates cannot
+        # leave an enabled agent held (or a disabled one free).
+        if agent.enabled:
             await outbox.release(outbox_key(agent.id))
+        else:
+            await outbox.hold(outbox_key(agent.id))
     return agent
 
 

@@ -54,6 +54,8 @@ async def list_deliveries(
         query = query.filter(status=status)
     if agent_id is not None:
         query = query.filter(agent_id=agent_id)
+    if "members:read" not in principal.scopes:
+        query = query.exclude(channel="email")  # who is invited is for those who see members
     return next_page(await newest_first(query, cursor, limit), limit)
 
 
@@ -63,10 +65,12 @@ def may_read_body(principal: Principal, item: OutboxItem) -> bool:
     return "conversations:read" in principal.scopes and not crypto.is_encrypted(item.body)
 
 
-async def _find(principal: Principal, delivery_id: str) -> OutboxItem:
+async def _find(principal: Principal, delivery_id: str, *, write: bool = False) -> OutboxItem:
     item = await OutboxItem.get_or_none(id=delivery_id, organization_id=principal.org_id)
     if item is None:
         raise NotFound("Delivery not found.")
+    if item.channel == "email":  # invitations: the members' business
+        require_scope(principal, "members:write" if write else "members:read")
     return item
 
 
@@ -83,7 +87,7 @@ async def get_delivery(principal: Principal, delivery_id: str) -> tuple[OutboxIt
 async def retry_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
     """Queue a finished delivery again, with a fresh retry window. Same id, same body."""
     _check_reader(principal, "agents:write")
-    item = await _find(principal, delivery_id)
+    item = await _find(principal, delivery_id, write=True)
     if item.status == "cancelled":
         raise Conflict("This delivery was cancelled and cannot be sent.", code="delivery_cancelled")
     if item.status in ("pending", "delivering"):
@@ -103,7 +107,7 @@ async def cancel_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
     """Stop a queued delivery for good (it stays in the log as ``cancelled``). One already
     handed to its channel may still arrive: the attempt in flight is not called back."""
     _check_reader(principal, "agents:write")
-    item = await _find(principal, delivery_id)
+    item = await _find(principal, delivery_id, write=True)
     who = f"API key {principal.api_key_id}" if principal.kind == "api_key" or principal.user is None else principal.user.email
     if not await outbox.cancel([item.id], f"cancelled by {who}"):
         raise Conflict("This delivery is already finished.", code="delivery_finished")

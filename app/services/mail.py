@@ -9,8 +9,11 @@ are stored sealed (encrypted) in the outbox and never shown in the delivery log.
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass
 from urllib.parse import quote
+
+from channels.email import parse_smtp_url
 
 from .. import outbox
 from ..kernel.config import Settings
@@ -24,11 +27,21 @@ class _Mail:
     base_url: str
 
 
+log = logging.getLogger("switchboard.mail")
+
 _mail = _Mail(enabled=False, base_url="http://127.0.0.1:8000")
 
 
 def configure(settings: Settings) -> None:
+    """Read the email settings; ``ValueError`` says what is wrong with SWITCHBOARD_SMTP_URL."""
     global _mail
+    if settings.smtp_url:
+        parse_smtp_url(settings.smtp_url)
+        if not settings.public_url:
+            log.warning(
+                "SWITCHBOARD_SMTP_URL is set but SWITCHBOARD_PUBLIC_URL is not: emailed links point at %s:%s",
+                settings.host, settings.port,
+            )
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     _mail = _Mail(enabled=bool(settings.smtp_url), base_url=base.rstrip("/"))
 
@@ -59,14 +72,24 @@ async def _send(*, organization_id: str, kind: str, to: str, subject: str, text:
     )
 
 
+def _duration(seconds: int) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        n, unit = seconds // 86400, "day"
+    elif seconds >= 3600:
+        n, unit = round(seconds / 3600), "hour"
+    else:
+        n, unit = max(1, round(seconds / 60)), "minute"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
 async def send_invitation(
-    *, organization_id: str, organization_name: str, inviter: str | None, to: str, token: str, expires_in_days: int
+    *, organization_id: str, organization_name: str, inviter: str | None, to: str, token: str, valid_for: int
 ) -> str:
     link = _link("/accept-invite", token)
     who = f"{inviter} invited you" if inviter else "You are invited"
     lines = [
         f"{who} to join {organization_name} on Switchboard.",
-        f"The invitation is valid for {expires_in_days} day(s). Accept it here:",
+        f"The invitation is valid for {_duration(valid_for)}. Accept it here:",
     ]
     text = "\n\n".join(lines) + f"\n\n{link}\n\nInvitation token: {token}\n"
     return await _send(
@@ -79,11 +102,11 @@ async def send_invitation(
     )
 
 
-async def send_password_reset(*, to: str, token: str, expires_in_minutes: int) -> str:
+async def send_password_reset(*, to: str, token: str, valid_for: int) -> str:
     link = _link("/reset-password", token)
     lines = [
         "Someone asked to reset the password of your Switchboard account.",
-        f"If it was you, choose a new password within {expires_in_minutes} minutes; otherwise ignore this message.",
+        f"If it was you, choose a new password within {_duration(valid_for)}; otherwise ignore this message.",
     ]
     text = "\n\n".join(lines) + f"\n\n{link}\n\nReset token: {token}\n"
     # Not an organization's delivery: an account can belong to several, and none of them

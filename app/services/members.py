@@ -73,6 +73,7 @@ async def invite_member(
         try:
             membership = await Membership.create(
                 public_id=new_id("membership"),
+                invited_email=email,
                 organization=org,
                 user=user,
                 role=role,
@@ -89,9 +90,9 @@ async def invite_member(
                 organization_id=org.id,
                 organization_name=org.name,
                 inviter=inviter,
-                to=user.email,
+                to=email,
                 token=token,
-                expires_in_days=max(1, invite_ttl_seconds // 86400),
+                valid_for=invite_ttl_seconds,
             )
     membership.user = user
     return membership, None if mail.enabled() else token

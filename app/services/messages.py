@@ -31,6 +31,7 @@ from ..kernel.transactions import atomic, in_atomic
 from ..models.chat import Interaction, Message
 from . import typing_indicators as typing_service
 from . import usage
+from .agents import outbox_key
 from .conversations import access_conversation
 
 __all__ = [
@@ -172,8 +173,8 @@ async def _store(
                 target=url,
                 payload=event.webhook,
                 ordering_key=conv_id,
-                secret_ref=f"agent:{target.agent_id}",
-                hold_key=f"agent:{target.agent_id}",
+                secret_ref=outbox_key(target.agent_id),
+                hold_key=outbox_key(target.agent_id),
                 agent_id=target.agent_id,
                 conversation_id=conv_id,
                 message_id=row["id"],

@@ -8,6 +8,8 @@ Setting a new password ends every session of the account and every other open re
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
 
 from ..kernel.errors import AuthenticationRequired, Unavailable
@@ -21,10 +23,14 @@ from .validation import check_password, normalize_email
 
 __all__ = ["request_reset", "confirm_reset"]
 
+log = logging.getLogger("switchboard.passwords")
+
 _INVALID = "This reset token is invalid, used or expired."
 
 
 async def request_reset(email: str, *, ttl_seconds: int) -> None:
+    """Check the request, then look the address up and queue the email after answering: the
+    caller's wait is the same whether the address has an account or not."""
     if not mail.enabled():
         raise Unavailable(
             "Password reset needs email, and this server has no SMTP server configured "
@@ -32,9 +38,24 @@ async def request_reset(email: str, *, ttl_seconds: int) -> None:
             code="email_not_configured",
         )
     _, key = normalize_email(email)
+    task = asyncio.create_task(_send_reset(key, ttl_seconds), name="password-reset")
+    _pending.add(task)
+    task.add_done_callback(_done)
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _done(task: asyncio.Task[None]) -> None:
+    _pending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("password reset could not be queued", exc_info=task.exception())
+
+
+async def _send_reset(key: str, ttl_seconds: int) -> None:
     user = await User.get_or_none(email_key=key)
     if user is None:
-        return  # the same answer: an address is never confirmed or denied
+        return  # an address is never confirmed or denied
     token = new_secret("prt", 43)
     async with atomic():
         await PasswordReset.create(
@@ -43,7 +64,7 @@ async def request_reset(email: str, *, ttl_seconds: int) -> None:
             token_hash=hash_token(token),
             expires_at=utcnow() + timedelta(seconds=ttl_seconds),
         )
-        await mail.send_password_reset(to=user.email, token=token, expires_in_minutes=max(1, ttl_seconds // 60))
+        await mail.send_password_reset(to=user.email, token=token, valid_for=ttl_seconds)
 
 
 async def confirm_reset(token: str, password: str) -> User:

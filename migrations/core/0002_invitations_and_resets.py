@@ -47,5 +47,10 @@ class Migration(migrations.Migration):
             name='public_id',
             field=fields.CharField(null=True, unique=True, max_length=32),
         ),
+        ops.AddField(
+            model_name='Membership',
+            name='invited_email',
+            field=fields.CharField(null=True, max_length=320),
+        ),
         ops.RunPython(forward, backward, atomic=True),
     ]

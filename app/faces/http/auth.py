@@ -4,6 +4,7 @@ from typing import Any
 
 from quart import Blueprint
 
+from ...kernel.errors import RateLimited
 from ...services import members, passwords, sessions
 from .request_io import Body, actor, parse_body, rate_limit, settings
 from .shapes import organization_json, user_json
@@ -65,9 +66,14 @@ class ResetConfirmBody(Body):
 async def request_password_reset() -> tuple[dict[str, Any], int]:
     rate_limit("auth", "")
     body = await parse_body(ResetRequestBody)
-    rate_limit("password_reset", body.email.strip().lower(), per_address=False)
+    answer = {"success": True, "message": "If the address has an account, a reset link is on its way."}
+    try:
+        rate_limit("password_reset", body.email.strip().lower(), per_address=False)
+    except RateLimited:
+        # Enough mail to that address for now; saying so would let anyone lock its owner out.
+        return answer, 202
     await passwords.request_reset(body.email, ttl_seconds=settings().password_reset_ttl_seconds)
-    return {"success": True, "message": "If the address has an account, a reset link is on its way."}, 202
+    return answer, 202
 
 
 @bp.post("/auth/password-reset/confirm")

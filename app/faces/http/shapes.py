@@ -28,7 +28,7 @@ def member_json(m: Membership) -> dict[str, Any]:
     active = m.status == "active"
     return {
         "id": m.user.id if active or not m.public_id else m.public_id,
-        "email": m.user.email,
+        "email": m.user.email if active or not m.invited_email else m.invited_email,
         "role": m.role,
         # A pending invitee may already have an account elsewhere: its name is not ours to show.
         "name": m.user.name if m.status == "active" else "",
