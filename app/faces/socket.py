@@ -23,6 +23,7 @@ from ..events.payloads import message_json
 from ..kernel.auth import Principal, authenticate_token
 from ..kernel.config import Settings
 from ..kernel.errors import InternalError, SwitchboardError, ValidationFailed
+from ..kernel.storable import check_storable
 from ..services import conversations, interactive, messages
 
 __all__ = ["create_socket_server", "MAX_SEQ"]
@@ -80,6 +81,7 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
                 try:
                     if not isinstance(data, dict):
                         raise ValidationFailed("Event data must be an object.", details={"data": ["must be an object"]})
+                    check_storable(data, what="Event data")
                     return await fn(await principal_of(sid), sid, data)
                 except SwitchboardError as exc:
                     return exc.to_body()

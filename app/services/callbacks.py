@@ -9,6 +9,7 @@ from datetime import datetime
 from .. import outbox
 from ..kernel import crypto
 from ..kernel.auth import Principal, require_admin
+from ..kernel.errors import Conflict
 from ..models.core import Organization
 from . import signing
 
@@ -47,8 +48,11 @@ async def get_secret(principal: Principal) -> tuple[str, datetime | None]:
     try:
         secret = signing.unseal(_owner(org.id), org.callback_secret)
     except crypto.CryptoError:
-        secret, _ = await rotate_secret(principal)  # the key changed: a new secret is the way out
-        return secret, None
+        raise Conflict(
+            "The callback secret does not decrypt with this server's key (SWITCHBOARD_SECRET_KEY "
+            "changed?). Rotate it to get a new one.",
+            code="secret_unreadable",
+        ) from None
     return secret, org.previous_callback_secret_expires_at
 
 
@@ -57,11 +61,13 @@ async def rotate_secret(principal: Principal) -> tuple[str, datetime | None]:
     await ensure_secret(principal.org_id)
     org = await Organization.get(id=principal.org_id)
     rotation = signing.rotate(_owner(org.id), org.callback_secret)
-    await Organization.filter(id=org.id).update(
+    # Conditional on the secret read: of two rotations at once, one wins and the other is told.
+    if not await Organization.filter(id=org.id, callback_secret=org.callback_secret).update(
         callback_secret=rotation.stored,
         previous_callback_secret=rotation.previous,
         previous_callback_secret_expires_at=rotation.previous_expires_at,
-    )
+    ):
+        raise Conflict("The callback secret was rotated by another request just now.", code="rotation_conflict")
     return rotation.secret, rotation.previous_expires_at
 
 

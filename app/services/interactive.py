@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from datetime import datetime, timedelta, timezone
@@ -44,11 +45,14 @@ __all__ = [
     "ExpiryClock",
     "MAX_WAIT_SECONDS",
     "MAX_EXPIRY",
+    "MAX_ELEMENTS_BYTES",
 ]
 
 log = logging.getLogger("switchboard.interactive")
 
 MAX_WAIT_SECONDS = 60
+# Every client receives an interactive message in full (events, history, sync pages).
+MAX_ELEMENTS_BYTES = 64 * 1024
 MAX_EXPIRY = timedelta(days=90)
 _DEFAULT_CONTENT = {"boolean": "Approval requested", "buttons": "Choose an option", "fields": "Please fill in the form"}
 
@@ -60,18 +64,20 @@ class Expired(SwitchboardError):
 # ---------------------------------------------------------------- waiting
 
 
-_waiters: dict[str, set[asyncio.Future[None]]] = {}
+# message id -> futures of the long-polls waiting on it; each is resolved with the settled
+# interaction, so a thousand waiters on one message cost no database read each.
+_waiters: dict[str, set[asyncio.Future[Interaction]]] = {}
 
 
-def _settled(message_id: str) -> None:
-    for future in _waiters.pop(message_id, ()):
+def _settled(interaction: Interaction) -> None:
+    for future in _waiters.pop(interaction.message_id, ()):
         if not future.done():
-            future.set_result(None)
+            future.set_result(interaction)
 
 
-async def _settle_after_commit(message_id: str) -> None:
+async def _settle_after_commit(interaction: Interaction) -> None:
     async def wake() -> None:
-        _settled(message_id)
+        _settled(interaction)
 
     await on_commit(wake)
 
@@ -82,7 +88,8 @@ async def _settle_after_commit(message_id: str) -> None:
 def _content(elements: list[dict[str, Any]], action: str) -> str:
     """What clients without interactive support show: the header and text elements."""
     parts = [str(e["text"]) for e in elements if e["type"] in ("header", "text") and e.get("text")]
-    return "\n\n".join(parts) or _DEFAULT_CONTENT[action]
+    text = "\n\n".join(parts) or _DEFAULT_CONTENT[action]
+    return text if len(text) <= messages.MAX_CONTENT else text[: messages.MAX_CONTENT - 1] + "…"
 
 
 async def send_interactive(
@@ -97,6 +104,8 @@ async def send_interactive(
 ) -> tuple[Message, Interaction]:
     checked, action = check_elements(elements)
     problems: dict[str, list[str]] = {}
+    if len(json.dumps(checked, ensure_ascii=False)) > MAX_ELEMENTS_BYTES:
+        problems["elements"] = [f"must be at most {MAX_ELEMENTS_BYTES} characters as JSON"]
     try:
         url = await check_outbound_url("callback_url", callback_url, allow_private=allow_private)
     except ValidationFailed as exc:
@@ -110,7 +119,10 @@ async def send_interactive(
     now = utcnow()
     if expires_at is not None:
         # Stored in UTC: SQLite compares the stored text, so every value needs the same offset.
-        expires_at = expires_at.astimezone(timezone.utc)
+        try:
+            expires_at = expires_at.astimezone(timezone.utc)
+        except OverflowError:
+            expires_at = now  # outside the years 1-9999 in UTC: refused just below
     if expires_at is not None and not now < expires_at <= now + MAX_EXPIRY:
         problems["expires_at"] = [f"must be in the future and at most {MAX_EXPIRY.days} days ahead"]
     if problems:
@@ -287,10 +299,15 @@ def _callback_fields(interaction: Interaction) -> dict[str, Any]:
 async def _announce(message: Message, interaction: Interaction, owner_id: str) -> None:
     """Once settled: ``message.updated`` to the conversation, the waiters woken (both after
     the commit when called inside a transaction)."""
-    await bus.emit_on_commit(
-        "message.updated", bus.conversation_rooms(interaction.conversation_id, owner_id), message_json(message, interaction)
-    )
-    await _settle_after_commit(interaction.message_id)
+    await _settle_after_commit(interaction)
+    try:
+        await bus.emit_on_commit(
+            "message.updated",
+            bus.conversation_rooms(interaction.conversation_id, owner_id),
+            message_json(message, interaction),
+        )
+    except Exception:  # noqa: BLE001 - the answer is recorded and its callback queued: keep them
+        log.exception("interactive: message.updated for %s could not be sent", interaction.message_id)
 
 
 # ---------------------------------------------------------------- read and wait
@@ -307,7 +324,7 @@ async def get_message(
     message, interaction, _ = await _find(principal, message_id)
     if interaction is None or interaction.status != "pending" or wait <= 0:
         return message, interaction
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future: asyncio.Future[Interaction] = asyncio.get_running_loop().create_future()
     _waiters.setdefault(message.id, set()).add(future)
     try:
         # Re-read once registered: an answer committed in between must not be missed.
@@ -317,10 +334,9 @@ async def get_message(
             if interaction.expires_at is not None:
                 timeout = min(timeout, max(0.0, (interaction.expires_at - utcnow()).total_seconds()) + 1)
             try:
-                await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
+                interaction = await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
             except asyncio.TimeoutError:
-                pass
-            await interaction.refresh_from_db()
+                await interaction.refresh_from_db()  # settled by another process, perhaps
     finally:
         waiting = _waiters.get(message.id)
         if waiting is not None:
@@ -339,16 +355,28 @@ async def expire_due(limit: int = 200) -> int:
     due = await Interaction.filter(status="pending", expires_at__lte=now).order_by("expires_at").limit(limit)
     done = 0
     for interaction in due:
-        async with atomic():
-            if not await Interaction.filter(message_id=interaction.message_id, status="pending").update(status="expired"):
-                continue  # answered (or expired elsewhere) meanwhile
-            interaction.status = "expired"
-            await outbox.enqueue(**_callback_fields(interaction))
-            message = await Message.get(id=interaction.message_id)
-            owner = await Conversation.filter(id=interaction.conversation_id).values_list("user_id", flat=True)
-            await _announce(message, interaction, str(owner[0]) if owner else "")
-        done += 1
+        try:
+            done += await _expire(interaction)
+        except Exception:  # noqa: BLE001 - one bad row must not stop every later expiry
+            log.exception("interactive: could not expire %s", interaction.message_id)
     return done
+
+
+async def _expire(interaction: Interaction) -> int:
+    async with atomic():
+        if not await Interaction.filter(message_id=interaction.message_id, status="pending").update(status="expired"):
+            return 0  # answered (or expired elsewhere) meanwhile
+        interaction.status = "expired"
+        # The automation waits for an answer even when the conversation is gone (its agent
+        # was deleted): it hears "expired" either way.
+        await outbox.enqueue(**_callback_fields(interaction))
+        message = await Message.get_or_none(id=interaction.message_id)
+        owner = await Conversation.filter(id=interaction.conversation_id).values_list("user_id", flat=True)
+        if message is not None and owner:
+            await _announce(message, interaction, str(owner[0]))
+        else:
+            await _settle_after_commit(interaction)
+    return 1
 
 
 async def next_expiry() -> datetime | None:

@@ -178,8 +178,17 @@ def _list_key(
     return value
 
 
+# Numbers are stored as JSON and handed to automations: keep them exact in every JSON reader.
+MAX_SAFE_NUMBER = 2**53
+
+
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) <= MAX_SAFE_NUMBER
+    )
 
 
 # ---------------------------------------------------------------- elements
@@ -550,6 +559,8 @@ def _number_value(spec: Mapping[str, Any], raw: object) -> tuple[Any, str | None
             return None, problem
     else:
         return None, problem
+    if abs(value) > MAX_SAFE_NUMBER:
+        return None, f"must be between -{MAX_SAFE_NUMBER} and {MAX_SAFE_NUMBER}"
     if "min" in spec and value < spec["min"]:
         return None, f"must be at least {spec['min']}"
     if "max" in spec and value > spec["max"]:
@@ -573,10 +584,9 @@ def _datetime_value(text: str) -> tuple[Any, str | None]:
     if not _DATETIME_RE.fullmatch(text):
         return None, problem
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return iso(datetime.fromisoformat(text)), None
+    except (ValueError, OverflowError):  # OverflowError: UTC falls outside years 1-9999
         return None, problem
-    return iso(parsed), None
 
 
 def _url_value(text: str) -> tuple[Any, str | None]:

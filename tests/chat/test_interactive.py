@@ -240,8 +240,8 @@ class _Sync:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def post(self, url: str, json: Any) -> Any:
-        response = await self.http.post(url, json=json)
+    async def post(self, url: str, json: Any, headers: dict[str, str] | None = None) -> Any:
+        response = await self.http.post(url, json=json, headers=headers)
 
         class _R:
             status_code = response.status_code
@@ -264,3 +264,73 @@ async def test_expires_at_in_any_time_zone_means_the_same_moment(live_server: Li
     assert message["interaction"]["expires_at"] == iso(in_an_hour)
     answered = await chat.answer(message["id"], {"approved": True})
     assert answered.status_code == 200, answered.text
+
+
+async def test_who_may_answer(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
+    from tests.conftest import add_member
+
+    chat = await open_chat(http, live_orgs.a, receiver)
+    message = await chat.ask(receiver, APPROVAL)
+    by_key = await http.post(f"/api/v1/messages/{message['id']}/respond", json={"approved": True}, headers=chat.org.headers)
+    assert by_key.status_code == 403
+    _, member = await add_member(_Sync(http), chat.org, "bystander@acme.example")
+    stranger = {"Authorization": f"Bearer {member}"}
+    assert (await http.post(f"/api/v1/messages/{message['id']}/respond", json={"approved": True}, headers=stranger)).status_code == 404
+    assert (await http.get(f"/api/v1/messages/{message['id']}", headers=stranger)).status_code == 404
+    assert (await http.get("/api/v1/organization/callback-secret", headers=stranger)).status_code == 403
+    assert (await Interaction.get(message_id=message["id"])).status == "pending"
+
+
+async def test_hostile_input_is_refused_not_a_500(live_server: LiveServer, live_orgs: Orgs, http, receiver, sockets) -> None:
+    chat = await open_chat(http, live_orgs.a, receiver)
+    url = f"/api/v1/conversations/{chat.conv_id}/interactive"
+    base = {"callback_url": receiver.url, "callback_id": "x"}
+    for expires in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00", "soon"):
+        r = await http.post(url, json={**base, "elements": APPROVAL, "expires_at": expires}, headers=chat.org.headers)
+        assert r.status_code == 422 and "expires_at" in r.json()["error"]["details"], r.text
+    big = [{"type": "number_input", "max": 2**64}]
+    assert (await http.post(url, json={**base, "elements": big}, headers=chat.org.headers)).status_code == 422
+    huge = [{"type": "fields", "inputs": [
+        {"name": f"i{n}", "label": "x", "input_type": "select", "options": [f"{n}-{k}-" + "o" * 190 for k in range(100)]}
+        for n in range(20)
+    ]}]
+    r = await http.post(url, json={**base, "elements": huge}, headers=chat.org.headers)
+    assert r.status_code == 422 and "elements" in r.json()["error"]["details"]
+    form = await chat.ask(receiver, [{"type": "fields", "inputs": [
+        {"name": "n", "label": "N", "input_type": "number"}, {"name": "dt", "label": "When", "input_type": "datetime"},
+    ]}])
+    for data in ({"n": 2**64}, {"n": str(2**64)}, {"dt": "0001-01-01T00:00+01:00"}):
+        r = await chat.answer(form["id"], {"data": data})
+        assert r.status_code == 422, r.text
+    client = await sockets(live_server.url, chat.session)
+    for text in ("a\x00b", "a\ud800b"):
+        ack = await client.call("interactive.respond", {"message_id": form["id"], "data": {"dt": text}})
+        assert ack["error"]["code"] in ("validation_failed", "invalid_json"), ack
+    assert (await Interaction.get(message_id=form["id"])).status == "pending"
+
+
+async def test_expiry_goes_on_when_a_conversation_is_deleted(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
+    doomed = await open_chat(http, live_orgs.a, receiver)
+    first = await doomed.ask(receiver, APPROVAL, callback_id="gone", expires_at=iso(utcnow() + timedelta(seconds=1)))
+    agent_id = (await http.get(f"/api/v1/conversations/{doomed.conv_id}", headers=doomed.org.headers)).json()["conversation"]["agent_id"]
+    assert (await http.delete(f"/api/v1/agents/{agent_id}", headers=doomed.org.headers)).status_code == 200
+    alive = await open_chat(http, live_orgs.a, receiver)
+    second = await alive.ask(receiver, APPROVAL, callback_id="alive", expires_at=iso(utcnow() + timedelta(seconds=2)))
+    await receiver.wait_for(lambda r: len(r.acknowledged) == 2, timeout=10)
+    bodies = {r.json["callback_id"]: r.json for r in receiver.acknowledged}
+    assert bodies["gone"]["response_type"] == bodies["alive"]["response_type"] == "expired"
+    assert bodies["gone"]["message_id"] == first["id"] and bodies["alive"]["message_id"] == second["id"]
+
+
+async def test_many_long_polls_on_one_message_wake_together(live_server: LiveServer, live_orgs: Orgs, http, receiver) -> None:
+    chat = await open_chat(http, live_orgs.a, receiver)
+    message = await chat.ask(receiver, APPROVAL)
+    url = f"/api/v1/messages/{message['id']}"
+    limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
+    async with httpx.AsyncClient(base_url=live_server.url, limits=limits, timeout=30) as many:
+        polls = [asyncio.create_task(many.get(url, params={"wait": "20"}, headers=chat.org.headers)) for _ in range(200)]
+        await asyncio.sleep(1.0)  # parked before the answer: the answer must wake them
+        assert not any(p.done() for p in polls)
+        await chat.answer(message["id"], {"approved": True})
+        answers = await asyncio.wait_for(asyncio.gather(*polls), timeout=10)
+    assert {a.json()["message"]["interaction"]["status"] for a in answers} == {"responded"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datetime import datetime
+from datetime import datetime, timezone
 from quart import Blueprint, request
 
 from ...events.payloads import message_json
@@ -28,7 +28,8 @@ def _moment(value: str | None, field: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        moment.astimezone(timezone.utc)  # OverflowError when UTC falls outside the years 1-9999
+    except (ValueError, OverflowError):
         moment = None
     if moment is None or moment.tzinfo is None:
         raise ValidationFailed(details={field: ["must be an ISO 8601 date-time with a time zone, e.g. 2026-01-15T10:30:00Z"]})

@@ -12,6 +12,7 @@ from quart import current_app, g, request
 from ...kernel.auth import Principal, authenticate_token, require_scope, token_from_headers
 from ...kernel.config import Settings
 from ...kernel.errors import BadRequest, ValidationFailed
+from ...kernel.storable import check_storable
 
 __all__ = [
     "Body", "actor", "parse_body", "settings", "query_int", "query_bool", "validation_details", "rate_limit",
@@ -64,30 +65,6 @@ _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 QUERY_MESSAGE = "Query parameters are invalid."
 
 
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 async def raw_json() -> Any:
     data = await request.get_data(as_text=False)
     assert isinstance(data, bytes)
@@ -98,12 +75,8 @@ async def raw_json() -> Any:
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise BadRequest(f"Request body is not valid JSON: {reason}", code="invalid_json") from None
-    # JSON may spell a lone UTF-16 surrogate (\ud800), which no database can store as text.
-    if _ESCAPED_SURROGATE.search(data) and _has_lone_surrogate(value):
-        raise BadRequest("Request body contains an unpaired UTF-16 surrogate.", code="invalid_json")
-    # ... or a NUL character (\u0000), which PostgreSQL text and jsonb refuse.
-    if b"\\u0000" in data and _has_nul(value):
-        raise ValidationFailed(details={"body": ["strings must not contain the NUL character (U+0000)"]})
+    # Only JSON that spells them can hold them: skip the walk for the rest.
+    check_storable(value, surrogates=bool(_ESCAPED_SURROGATE.search(data)), nul=b"\\u0000" in data)
     return value
 
 
