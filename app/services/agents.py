@@ -189,11 +189,11 @@ async def delete_agent(principal: Principal, agent_id: str) -> None:
     conversations go with it; nothing of it is sent afterwards)."""
     require_scope(principal, "agents:write")
     agent = await find_agent(principal, agent_id)
-    now = utcnow()
     async with atomic():
-        await OutboxItem.filter(agent_id=agent.id, status__in=("pending", "delivering")).update(
-            status="cancelled", last_error="cancelled: the agent was deleted", completed_at=now, updated_at=now
+        unfinished = await OutboxItem.filter(agent_id=agent.id, status__in=("pending", "delivering")).values_list(
+            "id", flat=True
         )
+        await outbox.cancel([str(i) for i in unfinished], "cancelled: the agent was deleted")
         await outbox.release(outbox_key(agent.id))
         await agent.delete()
 
