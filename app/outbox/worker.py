@@ -154,7 +154,8 @@ class OutboxWorker:
             try:
                 # Bounded here too: an attempt that outlived its lease could be claimed and
                 # sent again while it is still going.
-                result = await asyncio.wait_for(channel.deliver(outbound), timeout=channel.timeout + 1)
+                async with asyncio.timeout(channel.timeout + 1):  # a timer, not a task per attempt
+                    result = await channel.deliver(outbound)
             except asyncio.TimeoutError:
                 result = DeliveryResult("retry", error=f"timeout: no answer within {channel.timeout:g} s")
             except Exception as exc:  # noqa: BLE001 - a channel bug is a failed attempt, not a crash
