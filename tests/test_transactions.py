@@ -46,3 +46,21 @@ async def test_cancelling_a_transaction_while_it_begins_does_not_wedge_the_datab
         await asyncio.gather(task, return_exceptions=True)
         await asyncio.wait_for(write(f"org_after_{steps}"), timeout=5)
         assert await Organization.filter(id=f"org_after_{steps}").exists()
+
+
+async def test_a_failed_on_commit_callback_is_logged_not_raised_outside_a_transaction(caplog) -> None:
+    """Outside atomic() the caller's write is already committed: a failing notification must
+    not turn it into an error (as inside, where callbacks run after the commit)."""
+    ran: list[str] = []
+
+    async def broken() -> None:
+        ran.append("broken")
+        raise RuntimeError("socket server down")
+
+    async def fine() -> None:
+        ran.append("fine")
+
+    await on_commit(broken)
+    await on_commit(fine)
+    assert ran == ["broken", "fine"]
+    assert "on_commit callback failed" in caplog.text

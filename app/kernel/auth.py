@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, Mapping, TypeVar
 
-from tortoise import connections
 from tortoise.models import Model
 
-from . import sqlite_direct
-from .db import placeholders
+from .db import fetch_dicts
 from .errors import AuthenticationRequired, Forbidden
 from ..models.core import ApiKey, Membership, Organization, Session, User
 from .hashing import hash_token
@@ -146,11 +144,7 @@ def _sql(kind: str) -> str:
 async def _lookup(sql: str, digest: str) -> dict[str, Any] | None:
     # Hand-written (still one indexed lookup): building this join through the ORM cost more
     # than the rest of a typical request.
-    rows = await sqlite_direct.fetch_dicts(sql, [digest])
-    if rows is not None:
-        return rows[0] if rows else None
-    conn = connections.get("default")
-    rows = await conn.execute_query_dict(placeholders(conn.capabilities.dialect, sql), [digest])
+    rows = await fetch_dicts(sql, [digest])
     return rows[0] if rows else None
 
 

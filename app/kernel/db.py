@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.models import Model
 from tortoise.migrations.api import migrate as migrate_api
 
@@ -18,7 +18,7 @@ from .config import Settings
 
 __all__ = [
     "APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of", "placeholders", "insert_sql",
-    "model_from_row", "db_value",
+    "model_from_row", "db_value", "fetch_dicts",
 ]
 
 M = TypeVar("M", bound=Model)
@@ -77,6 +77,16 @@ def insert_sql(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:
     columns = ", ".join(row)
     marks = ", ".join("?" for _ in row)
     return f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
+
+
+async def fetch_dicts(sql: str, values: list[Any]) -> list[dict[str, Any]]:
+    """A hand-written hot-path read (``?`` marks): on SQLite through the loop's own connection
+    when it applies (``sqlite_direct``), else through tortoise."""
+    rows = await sqlite_direct.fetch_dicts(sql, values)
+    if rows is None:
+        conn = connections.get("default")
+        rows = await conn.execute_query_dict(placeholders(conn.capabilities.dialect, sql), values)
+    return rows
 
 
 def model_from_row(model: type[M], row: dict[str, Any]) -> M:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-__all__ = ["iso", "utcnow"]
+__all__ = ["iso", "utcnow", "parse_moment"]
 
 
 def utcnow() -> datetime:
@@ -17,3 +17,13 @@ def iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_moment(text: str) -> datetime | None:
+    """An ISO 8601 date-time with a time zone (``Z`` or an offset) as a UTC datetime; None
+    for anything else, including a moment whose UTC falls outside the years 1-9999."""
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment.astimezone(timezone.utc) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None

@@ -91,16 +91,22 @@ async def atomic() -> AsyncIterator[Any]:
     finally:
         _pending.reset(token)
     for callback in callbacks:
-        try:
-            await callback()
-        except Exception:  # noqa: BLE001 - the write is committed; a failed notification must not undo it
-            log.exception("on_commit callback failed")
+        await _run(callback)
+
+
+async def _run(callback: Callback) -> None:
+    try:
+        await callback()
+    except Exception:  # noqa: BLE001 - the write is committed; a failed notification must not undo it
+        log.exception("on_commit callback failed")
 
 
 async def on_commit(callback: Callback) -> None:
+    """Run ``callback`` after the surrounding transaction commits; outside one, at once (the
+    caller's write is already committed). Either way its failure is logged, never raised."""
     pending = _pending.get()
     if pending is None:
-        await callback()
+        await _run(callback)
     else:
         pending.append(callback)
 

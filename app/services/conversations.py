@@ -27,6 +27,7 @@ __all__ = [
     "access_conversation",
     "recent_conversations",
     "ensure_enabled",
+    "visible_sql",
 ]
 
 
@@ -77,10 +78,18 @@ async def create_conversation(
 
 
 def _visible(principal: Principal) -> dict[str, Any]:
+    """Who sees which conversations: API keys and admins all of the organization's, members
+    their own. As ORM filters; ``visible_sql`` is the same rule for hand-written queries."""
     filters: dict[str, Any] = {"organization_id": principal.org_id}
     if not principal.sees_all_conversations:
-        filters["user_id"] = principal.user.id if principal.user is not None else None
+        filters["user_id"] = principal.user.id if principal.user is not None else ""
     return filters
+
+
+def visible_sql(principal: Principal, alias: str = "c") -> tuple[str, list[Any]]:
+    """`` AND <alias>.organization_id = ? [AND <alias>.user_id = ?]`` and its values."""
+    filters = _visible(principal)
+    return "".join(f" AND {alias}.{column} = ?" for column in filters), list(filters.values())
 
 
 async def access_conversation(principal: Principal, conversation_id: str) -> Conversation:

@@ -28,12 +28,13 @@ from ..events import bus
 from ..events.payloads import interaction_callback, message_json
 from ..kernel import sqlite_direct
 from ..kernel.auth import Principal, require_scope
-from ..kernel.db import db_value, model_from_row, placeholders
+from ..kernel.db import db_value, fetch_dicts, model_from_row, placeholders
 from ..kernel.errors import Conflict, Forbidden, NotFound, SwitchboardError, ValidationFailed
 from ..kernel.timefmt import iso, utcnow
 from ..kernel.transactions import atomic, in_atomic, on_commit
 from ..models.chat import Conversation, Interaction, Message
 from . import callbacks, messages
+from .conversations import visible_sql
 from .interactive_elements import check_answer, check_elements
 from .validation import check_outbound_url
 
@@ -102,6 +103,7 @@ async def send_interactive(
     expires_at: datetime | None = None,
     allow_private: bool = False,
 ) -> tuple[Message, Interaction]:
+    target = await messages.agent_target(principal, conversation_id)  # who may send, and where
     checked, action = check_elements(elements)
     problems: dict[str, list[str]] = {}
     if len(json.dumps(checked, ensure_ascii=False)) > MAX_ELEMENTS_BYTES:
@@ -117,17 +119,13 @@ async def send_interactive(
     if not callback_id or len(callback_id) > 255:
         problems["callback_id"] = ["must be 1 to 255 characters"]
     now = utcnow()
-    if expires_at is not None:
-        # Stored in UTC: SQLite compares the stored text, so every value needs the same offset.
-        try:
-            expires_at = expires_at.astimezone(timezone.utc)
-        except OverflowError:
-            expires_at = now  # outside the years 1-9999 in UTC: refused just below
     if expires_at is not None and not now < expires_at <= now + MAX_EXPIRY:
         problems["expires_at"] = [f"must be in the future and at most {MAX_EXPIRY.days} days ahead"]
     if problems:
         raise ValidationFailed(details=problems)
-    target = await messages.agent_target(principal, conversation_id)
+    if expires_at is not None:
+        # Stored in UTC: SQLite compares the stored text, so every value needs the same offset.
+        expires_at = expires_at.astimezone(timezone.utc)
     await callbacks.ensure_secret(target.organization_id)
     async with atomic():
         interaction = Interaction(
@@ -144,7 +142,7 @@ async def send_interactive(
         interaction.message_id = message.id
         await interaction.save(force_create=True)
     if expires_at is not None:
-        ExpiryClock.nudge(expires_at)
+        ExpiryClock.nudge()
     return message, interaction
 
 
@@ -160,21 +158,15 @@ _FIND_SQL = (
     "SELECT " + ", ".join(f"m.{c}" for c in _MESSAGE_COLUMNS) + ", c.user_id AS owner_id, i.message_id AS i_message_id, "
     + ", ".join(f"i.{c} AS i_{c}" for c in _INTERACTION_COLUMNS)
     + " FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-    "LEFT JOIN interactions i ON i.message_id = m.id WHERE m.id = ? AND c.organization_id = ?"
+    "LEFT JOIN interactions i ON i.message_id = m.id WHERE m.id = ?"
 )
 
 
 async def _find(principal: Principal, message_id: str) -> tuple[Message, Interaction | None, str]:
     """The message if the principal may see its conversation (else 404), its interaction,
     and the conversation's owner. One query on the hot path (answers, long-polls)."""
-    sql, values = _FIND_SQL, [message_id, principal.org_id]
-    if not principal.sees_all_conversations:
-        sql += " AND c.user_id = ?"
-        values.append(principal.user.id if principal.user is not None else "")
-    rows = await sqlite_direct.fetch_dicts(sql, values)
-    if rows is None:
-        conn = connections.get("default")
-        rows = await conn.execute_query_dict(placeholders(conn.capabilities.dialect, sql), values)
+    where, visible = visible_sql(principal)
+    rows = await fetch_dicts(_FIND_SQL + where, [message_id, *visible])
     if not rows:
         raise NotFound("Message not found.")
     row = rows[0]
@@ -300,14 +292,9 @@ async def _announce(message: Message, interaction: Interaction, owner_id: str) -
     """Once settled: ``message.updated`` to the conversation, the waiters woken (both after
     the commit when called inside a transaction)."""
     await _settle_after_commit(interaction)
-    try:
-        await bus.emit_on_commit(
-            "message.updated",
-            bus.conversation_rooms(interaction.conversation_id, owner_id),
-            message_json(message, interaction),
-        )
-    except Exception:  # noqa: BLE001 - the answer is recorded and its callback queued: keep them
-        log.exception("interactive: message.updated for %s could not be sent", interaction.message_id)
+    await bus.emit_on_commit(
+        "message.updated", bus.conversation_rooms(interaction.conversation_id, owner_id), message_json(message, interaction)
+    )
 
 
 # ---------------------------------------------------------------- read and wait
@@ -395,7 +382,7 @@ class ExpiryClock:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def nudge(cls, when: datetime) -> None:
+    def nudge(cls) -> None:
         """A new deadline: look again (it may be sooner than the one being waited for)."""
         if cls._current is not None:
             cls._current._wake.set()

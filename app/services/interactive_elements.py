@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..kernel.errors import ValidationFailed
-from ..kernel.timefmt import iso
+from ..kernel.timefmt import iso, parse_moment
 
 __all__ = [
     "ACTION_TYPES",
@@ -581,12 +581,8 @@ def _date_value(text: str) -> tuple[Any, str | None]:
 
 def _datetime_value(text: str) -> tuple[Any, str | None]:
     problem = "must be an ISO 8601 date and time with a timezone, such as 2024-01-15T10:30:00Z"
-    if not _DATETIME_RE.fullmatch(text):
-        return None, problem
-    try:
-        return iso(datetime.fromisoformat(text)), None
-    except (ValueError, OverflowError):  # OverflowError: UTC falls outside years 1-9999
-        return None, problem
+    moment = parse_moment(text) if _DATETIME_RE.fullmatch(text) else None
+    return (iso(moment), None) if moment is not None else (None, problem)
 
 
 def _url_value(text: str) -> tuple[Any, str | None]:

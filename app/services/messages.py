@@ -23,7 +23,7 @@ from ..events import bus
 from ..events.payloads import message_created, message_json
 from ..kernel import sqlite_direct
 from ..kernel.auth import Principal, require_scope
-from ..kernel.db import insert_sql, placeholders as _placeholders
+from ..kernel.db import fetch_dicts, insert_sql, placeholders as _placeholders
 from ..kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
@@ -32,7 +32,7 @@ from ..models.chat import Interaction, Message
 from . import typing_indicators as typing_service
 from . import usage
 from .agents import outbox_key
-from .conversations import access_conversation
+from .conversations import access_conversation, visible_sql
 
 __all__ = [
     "send_user_message",
@@ -71,21 +71,15 @@ _TARGET_SQL = (
     "SELECT c.id, c.organization_id, c.user_id, c.last_seq, u.email, a.id AS agent_id, a.enabled, "
     "a.protocol, a.webhook_url, a.test_webhook_url, a.test_mode FROM conversations c "
     "JOIN agents a ON a.id = c.agent_id JOIN users u ON u.id = c.user_id "
-    "WHERE c.id = ? AND c.organization_id = ?"
+    "WHERE c.id = ?"
 )
 
 
 async def _target(principal: Principal, conversation_id: str) -> Target:
     """The conversation as ``access_conversation`` sees it (404 rules included), but read
     with one hand-written query: this is the hot path of every message."""
-    sql, values = _TARGET_SQL, [conversation_id, principal.org_id]
-    if not principal.sees_all_conversations:
-        sql += " AND c.user_id = ?"
-        values.append(principal.user.id if principal.user is not None else "")
-    rows = await sqlite_direct.fetch_dicts(sql, values)
-    if rows is None:
-        conn = connections.get("default")
-        rows = await conn.execute_query_dict(_placeholders(conn.capabilities.dialect, sql), values)
+    where, visible = visible_sql(principal)
+    rows = await fetch_dicts(_TARGET_SQL + where, [conversation_id, *visible])
     if not rows:
         raise NotFound("Conversation not found.")
     r = rows[0]
@@ -160,11 +154,14 @@ async def _store(
     interaction = None
     if interactive is not None:
         row["kind"], (row["elements"], interaction) = "interactive", interactive
+    # The stored message as a saved instance (built without validation); its seq is set once
+    # the transaction assigns it.
+    message = Message._init_from_db(**row)
     delivery: dict[str, Any] | None = None
     if role == "user" and target.agent_protocol == "webhook":
         url = target.test_webhook_url if target.test_mode and target.test_webhook_url else target.webhook_url
         if url:
-            event = message_created(Message._init_from_db(**row), agent_id=target.agent_id, user_email=user_email)
+            event = message_created(message, agent_id=target.agent_id, user_email=user_email)
             delivery = outbox.row(
                 organization_id=target.organization_id,
                 channel="webhook",
@@ -184,14 +181,15 @@ async def _store(
     if conn.capabilities.dialect == "sqlite" and not in_atomic():
         # The write joins other requests' in a shared commit and lands even if this request is
         # cancelled meanwhile (a client hanging up): its announcements must not be cut off.
-        task = asyncio.ensure_future(_commit(target, row, delivery, _write_sqlite, clears_typing))
+        task = asyncio.ensure_future(_commit(target, message, row, delivery, _write_sqlite, clears_typing))
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
-    return await _commit(target, row, delivery, _write, clears_typing, interaction)
+    return await _commit(target, message, row, delivery, _write, clears_typing, interaction)
 
 
 async def _commit(
     target: Target,
+    message: Message,
     row: dict[str, Any],
     delivery: dict[str, Any] | None,
     write: Callable[[dict[str, Any], dict[str, Any] | None], Awaitable[int]],
@@ -200,8 +198,7 @@ async def _commit(
 ) -> Message:
     """Write, then announce: ``message.created``, the outbox wake-up, the typing clear."""
     seq = await write(row, delivery)
-    row["seq"] = seq
-    message = Message._init_from_db(**row)  # stored: a saved instance, built without validation
+    message.seq = seq
     if delivery is not None:
         await outbox.wake_after_commit()
     await bus.emit_on_commit(

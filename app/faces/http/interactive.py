@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from datetime import datetime, timezone
+from datetime import datetime
 from quart import Blueprint, request
 
 from ...events.payloads import message_json
 from ...kernel.errors import ValidationFailed
+from ...kernel.timefmt import parse_moment
 from ...services import interactive
 from .request_io import Body, actor, parse_body, raw_json, settings
 
@@ -26,12 +27,8 @@ class SendBody(Body):
 def _moment(value: str | None, field: str) -> datetime | None:
     if value is None:
         return None
-    try:
-        moment = datetime.fromisoformat(value)
-        moment.astimezone(timezone.utc)  # OverflowError when UTC falls outside the years 1-9999
-    except (ValueError, OverflowError):
-        moment = None
-    if moment is None or moment.tzinfo is None:
+    moment = parse_moment(value)
+    if moment is None:
         raise ValidationFailed(details={field: ["must be an ISO 8601 date-time with a time zone, e.g. 2026-01-15T10:30:00Z"]})
     return moment
 

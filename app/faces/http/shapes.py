@@ -31,7 +31,7 @@ def member_json(m: Membership) -> dict[str, Any]:
         "email": m.user.email if active or not m.invited_email else m.invited_email,
         "role": m.role,
         # A pending invitee may already have an account elsewhere: its name is not ours to show.
-        "name": m.user.name if m.status == "active" else "",
+        "name": m.user.name if active else "",
         "status": m.status,
         "joined_at": iso(m.created_at),
     }
