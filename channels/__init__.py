@@ -51,6 +51,47 @@ def _email(settings: "Settings") -> Channel | None:
     return EmailChannel(parse_smtp_url(settings.smtp_url, sender=settings.mail_from), timeout=settings.smtp_timeout_seconds)
 
 
+def _apns(settings: "Settings") -> Channel | None:
+    if not settings.apns_configured:
+        return None
+    from pathlib import Path
+
+    from .apns import APPLE_HOSTS, ApnsChannel, ApnsHost
+
+    try:
+        key = Path(settings.apns_key_file).read_text()
+    except OSError as exc:
+        raise ValueError(f"SWITCHBOARD_APNS_KEY_FILE cannot be read: {exc}") from exc
+    production = settings.apns_url or APPLE_HOSTS["production"]
+    sandbox = settings.apns_sandbox_url or settings.apns_url or APPLE_HOSTS["sandbox"]
+    return ApnsChannel(
+        key=key,
+        key_id=settings.apns_key_id,
+        team_id=settings.apns_team_id,
+        topic=settings.apns_topic,
+        hosts={"production": ApnsHost.parse(production), "sandbox": ApnsHost.parse(sandbox)},
+        ca_file=settings.apns_ca_file or None,
+        timeout=settings.apns_timeout_seconds,
+    )
+
+
+def _webpush(settings: "Settings") -> Channel:
+    from app.kernel import vapid
+
+    from .webpush import WebPushChannel
+
+    key = vapid.load(settings)
+    return WebPushChannel(
+        private_key=key.private_key,
+        subject=key.subject,
+        timeout=settings.webpush_timeout_seconds,
+        allow_private=settings.allow_private_webhooks,
+        max_connections=settings.outbox_concurrency,
+    )
+
+
 register("webhook", _webhook)
 register("callback", _webhook)  # interactive-message answers: signed POSTs like webhooks
 register("email", _email)
+register("apns", _apns)
+register("webpush", _webpush)

@@ -43,6 +43,9 @@ __all__ = [
     "UnsafeURL",
     "check_url",
     "signature_header",
+    "host_refused",
+    "read_capped",
+    "retry_after_seconds",
     "USER_AGENT",
     "DNS_TIMEOUT_SECONDS",
     "MAX_RESPONSE_BYTES",
@@ -174,6 +177,14 @@ async def check_url(
         raise UnsafeURL(f"host '{host}' resolves to a private, loopback or link-local address")
 
 
+def host_refused(url: str) -> bool:
+    """True when ``url``'s host is a private IP literal, read as aiohttp will read it: literals
+    it connects to without the resolver (full-width digits normalize to ASCII ones, for
+    instance) are checked here; names are checked by ``PublicResolver`` at connect time."""
+    host = yarl.URL(url).host or ""
+    return is_ip_address(host) and _is_private(host)
+
+
 def signature_header(secrets: tuple[str, ...], timestamp: str, body: bytes) -> str:
     signed = timestamp.encode() + b"." + body
     return ",".join(
@@ -181,7 +192,7 @@ def signature_header(secrets: tuple[str, ...], timestamp: str, body: bytes) -> s
     )
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
@@ -226,10 +237,8 @@ class WebhookChannel(Channel):
 
         try:
             check_scheme(outbound.target)
-            # The host as aiohttp will read it: literals it connects to without the resolver
-            # (full-width digits normalize to ASCII ones, for instance) are checked here.
-            host = yarl.URL(outbound.target).host or ""
-            if not self.allow_private and is_ip_address(host) and _is_private(host):
+            if not self.allow_private and host_refused(outbound.target):
+                host = yarl.URL(outbound.target).host
                 raise UnsafeURL(f"host '{host}' is a private, loopback or link-local address")
         except UnsafeURL as exc:
             return DeliveryResult("failed", elapsed(), error=f"refused: URL {exc}")
@@ -249,7 +258,7 @@ class WebhookChannel(Channel):
             ) as response:
                 status = response.status
                 retry_after_header = response.headers.get("Retry-After")
-                answer = await _read_capped(response)
+                answer = await read_capped(response)
         except asyncio.TimeoutError:
             return DeliveryResult("retry", elapsed(), error="timeout: no response in time")
         except (aiohttp.InvalidURL, ValueError) as exc:  # retrying won't help
@@ -269,14 +278,14 @@ class WebhookChannel(Channel):
             elapsed(),
             status_code=status,
             error=f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}",
-            retry_after=_retry_after(retry_after_header) if retryable else None,
+            retry_after=retry_after_seconds(retry_after_header) if retryable else None,
         )
 
     async def close(self) -> None:
         await self._session.close()
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+async def read_capped(response: aiohttp.ClientResponse) -> bytes:
     """At most ``MAX_RESPONSE_BYTES`` of the body; an unread rest closes the connection."""
     chunks, size = [], 0
     while size < MAX_RESPONSE_BYTES:

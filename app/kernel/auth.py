@@ -70,7 +70,7 @@ SESSION_PREFIX = "st_"
 @dataclass(frozen=True)
 class Principal:
     organization: Organization
-    kind: Literal["api_key", "session"]
+    kind: Literal["api_key", "session", "action_token"]  # action_token: one interactive answer
     scopes: frozenset[str]
     # The person: the session's user, or the user who created the API key (may be gone).
     user: User | None

@@ -48,6 +48,28 @@ class Settings:
     mail_from: str = ""  # empty: switchboard@<SMTP host>
     smtp_timeout_seconds: float = 10.0
     password_reset_ttl_seconds: int = 3600
+    # APNs token auth (a .p8 key from Apple); all four set or the APNs channel is off.
+    apns_key_file: str = ""
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = ""  # the app's bundle id, for devices that registered without one
+    apns_url: str = ""  # empty: Apple's hosts (production and sandbox by device)
+    apns_sandbox_url: str = ""  # empty: apns_url when that is set, else Apple's sandbox host
+    apns_ca_file: str = ""  # trust this CA for the APNs host (a relay or a test server)
+    apns_timeout_seconds: float = 10.0
+    # Web Push (VAPID, RFC 8292): PEM or base64url of the raw P-256 key; empty: generated once
+    # into <data_dir>/vapid.pem. Kept out of repr().
+    vapid_private_key: str = field(default="", repr=False)
+    vapid_subject: str = ""  # empty: mailto:<bootstrap email>
+    webpush_timeout_seconds: float = 10.0
+    push_ttl_seconds: int = 24 * 3600  # how long APNs / a push service keeps an undelivered push
+    push_send_wait_seconds: float = 3.0  # a single send answers after its first attempt, or this
+    action_token_ttl_seconds: int = 3600  # approve-from-notification tokens
+    live_activity_attributes_type: str = "WorkflowActivityAttributes"
+
+    @property
+    def apns_configured(self) -> bool:
+        return bool(self.apns_key_file and self.apns_key_id and self.apns_team_id)
 
     @property
     def effective_database_url(self) -> str:
@@ -89,4 +111,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mail_from=get("SWITCHBOARD_MAIL_FROM", ""),
         smtp_timeout_seconds=float(get("SWITCHBOARD_SMTP_TIMEOUT", "10")),
         password_reset_ttl_seconds=int(get("SWITCHBOARD_PASSWORD_RESET_TTL", "3600")),
+        apns_key_file=get("SWITCHBOARD_APNS_KEY_FILE", ""),
+        apns_key_id=get("SWITCHBOARD_APNS_KEY_ID", ""),
+        apns_team_id=get("SWITCHBOARD_APNS_TEAM_ID", ""),
+        apns_topic=get("SWITCHBOARD_APNS_TOPIC", ""),
+        apns_url=get("SWITCHBOARD_APNS_URL", "").rstrip("/"),
+        apns_sandbox_url=get("SWITCHBOARD_APNS_SANDBOX_URL", "").rstrip("/"),
+        apns_ca_file=get("SWITCHBOARD_APNS_CA_FILE", ""),
+        apns_timeout_seconds=float(get("SWITCHBOARD_APNS_TIMEOUT", "10")),
+        vapid_private_key=get("SWITCHBOARD_VAPID_PRIVATE_KEY", ""),
+        vapid_subject=get("SWITCHBOARD_VAPID_SUBJECT", ""),
+        webpush_timeout_seconds=float(get("SWITCHBOARD_WEBPUSH_TIMEOUT", "10")),
+        push_ttl_seconds=int(get("SWITCHBOARD_PUSH_TTL", str(24 * 3600))),
+        push_send_wait_seconds=float(get("SWITCHBOARD_PUSH_SEND_WAIT", "3")),
+        action_token_ttl_seconds=int(get("SWITCHBOARD_ACTION_TOKEN_TTL", "3600")),
+        live_activity_attributes_type=get("SWITCHBOARD_LIVE_ACTIVITY_ATTRIBUTES_TYPE", "WorkflowActivityAttributes"),
     )

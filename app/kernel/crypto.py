@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .config import Settings
 
-__all__ = ["CryptoError", "configure", "encrypt", "decrypt", "is_encrypted", "load_key", "PREFIX"]
+__all__ = ["CryptoError", "configure", "encrypt", "decrypt", "is_encrypted", "load_key", "write_once", "PREFIX"]
 
 PREFIX = "enc:v1:"
 KEY_FILE = "secret.key"
@@ -57,23 +57,30 @@ def load_key(settings: Settings) -> bytes:
     if path.exists():
         return _decode_key(path.read_text(), str(path))
     text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-    # Written whole to a private temporary file, then linked into place: the key file is never
-    # seen empty or half-written, and of two processes starting together the first link wins
-    # and both use its key.
-    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    return _decode_key(write_once(path, text + "\n"), str(path))
+
+
+def write_once(path: Path, text: str) -> str:
+    """Create ``path`` (mode 0600) holding ``text`` unless it exists; return what it holds.
+
+    Written whole to a private temporary file, then linked into place: the file is never seen
+    empty or half-written, and of two processes starting together the first link wins and
+    both use its contents."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         try:
             os.link(tmp, path)
         except FileExistsError:
-            return _decode_key(path.read_text(), str(path))
+            return path.read_text()
     finally:
         tmp.unlink(missing_ok=True)
-    return _decode_key(text, str(path))
+    return text
 
 
 def configure(settings: Settings) -> None:

@@ -28,6 +28,7 @@ APPS: dict[str, tuple[str, str]] = {
     "core": ("app.models.core", "migrations.core"),
     "chat": ("app.models.chat", "migrations.chat"),
     "store": ("app.store.models", "migrations.store"),
+    "push": ("app.models.push", "migrations.push"),
 }
 
 

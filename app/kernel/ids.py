@@ -26,6 +26,8 @@ PREFIXES = {
     "delivery": "dlv",
     "device": "dev",
     "notification": "ntf",
+    "live_activity_token": "lat",
+    "action_token": "act",
     "database": "db",
     "table": "tb",
     "field": "fd",

@@ -147,6 +147,8 @@ class OutboxItem(Model):
     agent_id = fields.CharField(max_length=32, null=True)
     conversation_id = fields.CharField(max_length=32, null=True)
     message_id = fields.CharField(max_length=32, null=True)
+    # Deliveries that together make one thing (a notification's, one per device) share it.
+    group_id = fields.CharField(max_length=32, null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     completed_at = fields.DatetimeField(null=True)

@@ -8,14 +8,16 @@ group of items, ``registry`` is where services plug in resolvers and listeners.
 from __future__ import annotations
 
 from .holds import hold, release
-from .registry import Recipient, on_failed, on_gone, register_resolver, wake
+from .registry import Recipient, on_attempted, on_failed, on_gone, register_resolver, wake
 from .worker import OutboxWorker, backoff_seconds, cancel, install
-from .writer import enqueue, row, wake_after_commit, write
+from .writer import enqueue, row, wake_after_commit, write, write_many
 
 __all__ = [
     "enqueue",
     "row",
     "write",
+    "write_many",
+    "on_attempted",
     "wake_after_commit",
     "wake",
     "hold",

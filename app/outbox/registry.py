@@ -20,6 +20,8 @@ __all__ = [
     "resolver_for",
     "on_failed",
     "on_gone",
+    "on_attempted",
+    "attempted",
     "failed_listeners",
     "gone_listeners",
     "wake",
@@ -48,6 +50,9 @@ Listener = Callable[[dict[str, Any], DeliveryResult], Awaitable[None]]
 _resolvers: dict[str, Resolver] = {}
 _failed: list[Listener] = []
 _gone: dict[str, list[Listener]] = {}
+# fn(ids of items whose attempt was just recorded), after that commit: for callers that
+# answer once delivery has been tried. In-process; others read the rows.
+_attempted: list[Callable[[list[str]], None]] = []
 
 
 class _Wakeable(Protocol):
@@ -76,6 +81,19 @@ def on_gone(channel: str, listener: Listener) -> None:
     listeners = _gone.setdefault(channel, [])
     if listener not in listeners:
         listeners.append(listener)
+
+
+def on_attempted(listener: Callable[[list[str]], None]) -> None:
+    if listener not in _attempted:
+        _attempted.append(listener)
+
+
+def attempted(ids: list[str]) -> None:
+    for listener in _attempted:
+        try:
+            listener(ids)
+        except Exception:  # noqa: BLE001 - a listener's bug must not stop the worker
+            log.exception("outbox: an attempt listener failed")
 
 
 def failed_listeners() -> list[Listener]:

@@ -192,8 +192,8 @@ class OutboxWorker:
                 f"next_attempt_at = ?, updated_at = ? WHERE id IN ({marks}) "
                 f"AND status IN {_UNFINISHED} AND next_attempt_at <= ? "
                 f"AND {_NOT_HELD.format(t='outbox')} "
-                f"RETURNING id, channel, kind, event, target, body, headers, secret_ref, attempts, window_start, "
-                f"conversation_id, agent_id, message_id",
+                f"RETURNING id, organization_id, channel, kind, event, target, body, headers, secret_ref, attempts, "
+                f"window_start, conversation_id, agent_id, message_id, group_id",
             ),
             [now + self.lease, now, *ids, now],
         )
@@ -323,6 +323,7 @@ class OutboxWorker:
                     ),
                     [code, target, now, now, *ids],
                 )
+        registry.attempted([d.item["id"] for d in batch])
 
 
 def _attempt_outcome(result: DeliveryResult, status: str) -> str:

@@ -20,7 +20,7 @@ from ..kernel.timefmt import utcnow
 from ..kernel.transactions import on_commit
 from . import registry
 
-__all__ = ["row", "write", "enqueue", "wake_after_commit", "sealed_owner"]
+__all__ = ["row", "write", "write_many", "enqueue", "wake_after_commit", "sealed_owner"]
 
 
 def sealed_owner(item_id: str) -> str:
@@ -35,7 +35,7 @@ def row(
     kind: str,
     event: str,
     target: str,
-    payload: Mapping[str, Any],
+    payload: Mapping[str, Any] | None = None,
     ordering_key: str | None = None,
     ordering_seq: int = 0,
     secret_ref: str | None = None,
@@ -44,15 +44,22 @@ def row(
     agent_id: str | None = None,
     conversation_id: str | None = None,
     message_id: str | None = None,
+    group_id: str | None = None,
     sealed: bool = False,
+    failed: str | None = None,
     now: datetime | None = None,
+    body: str | None = None,
 ) -> dict[str, Any]:
     """One delivery as column -> value. Without an ``ordering_key`` the item is ordered
     with nothing else. ``sealed`` stores the body encrypted (it carries a secret, such as a
-    one-time token): the worker opens it for the channel, the delivery log never shows it."""
+    one-time token): the worker opens it for the channel, the delivery log never shows it.
+    ``failed`` records it as failed for that reason without an attempt (it cannot be sent
+    from this server), so it still shows where it would have gone. ``body`` is ``payload``
+    already serialised, for callers writing the same body many times."""
     now = now or utcnow()
     item_id = new_id("delivery")
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    if body is None:
+        body = json.dumps(payload or {}, separators=(",", ":"), ensure_ascii=False)
     return {
         "id": item_id,
         "organization_id": organization_id,
@@ -66,15 +73,18 @@ def row(
         "hold_key": hold_key,
         "ordering_key": ordering_key or item_id,
         "ordering_seq": ordering_seq,
-        "status": "pending",
+        "status": "failed" if failed else "pending",
+        "last_error": failed,
         "attempts": 0,
         "next_attempt_at": now,
         "window_start": now,
         "agent_id": agent_id,
         "conversation_id": conversation_id,
         "message_id": message_id,
+        "group_id": group_id,
         "created_at": now,
         "updated_at": now,
+        "completed_at": now if failed else None,
     }
 
 
@@ -83,6 +93,13 @@ def write(execute: Callable[[str, list[Any]], Any], item: dict[str, Any], *, dia
     or a tortoise connection's ``execute_query``, whose awaitable is returned)."""
     sql, params = insert_sql("outbox", item)
     return execute(placeholders(dialect, sql), params)
+
+
+def write_many(execute_many: Callable[[str, list[list[Any]]], Any], items: list[dict[str, Any]], *, dialect: str = "sqlite") -> Any:
+    """INSERT ``items`` (rows from ``row``, so all with the same columns) in one statement
+    run many times: a fan-out of thousands costs one round trip."""
+    sql, _ = insert_sql("outbox", items[0])
+    return execute_many(placeholders(dialect, sql), [list(item.values()) for item in items])
 
 
 async def enqueue(**fields: Any) -> str:

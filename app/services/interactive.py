@@ -29,11 +29,12 @@ from ..events.payloads import interaction_callback, message_json
 from ..kernel import sqlite_direct
 from ..kernel.auth import Principal, require_scope
 from ..kernel.db import db_value, fetch_dicts, model_from_row, placeholders
+from ..kernel.recurring import Recurring
 from ..kernel.errors import Conflict, Forbidden, NotFound, SwitchboardError, ValidationFailed
 from ..kernel.timefmt import iso, utcnow
 from ..kernel.transactions import atomic, in_atomic, on_commit
 from ..models.chat import Conversation, Interaction, Message
-from . import callbacks, messages
+from . import action_tokens, callbacks, messages, push
 from .conversations import visible_sql
 from .interactive_elements import check_answer, check_elements
 from .validation import check_outbound_url
@@ -41,6 +42,7 @@ from .validation import check_outbound_url
 __all__ = [
     "send_interactive",
     "respond",
+    "respond_with_token",
     "get_message",
     "expire_due",
     "ExpiryClock",
@@ -141,6 +143,8 @@ async def send_interactive(
         message = await messages.store_interactive(target, _content(checked, action), checked, interaction)
         interaction.message_id = message.id
         await interaction.save(force_create=True)
+        if action in ("boolean", "buttons"):  # answerable from a notification
+            await push.notify_interactive(target, message, interaction, checked)
     if expires_at is not None:
         ExpiryClock.nudge()
     return message, interaction
@@ -200,7 +204,7 @@ def _refusal(interaction: Interaction, now: datetime) -> SwitchboardError | None
 async def respond(principal: Principal, message_id: str, answer: Mapping[str, Any]) -> tuple[Message, Interaction]:
     """A person answers; exactly one answer is ever recorded."""
     require_scope(principal, "conversations:write")
-    if principal.kind != "session" or principal.user is None:
+    if principal.kind not in ("session", "action_token") or principal.user is None:
         raise Forbidden("Interactive messages are answered by a person, with a session token.")
     message, interaction, owner_id = await _find(principal, message_id)
     if interaction is None:
@@ -216,6 +220,16 @@ async def respond(principal: Principal, message_id: str, answer: Mapping[str, An
     # Recorded and announced even if the caller goes away meanwhile (a client hanging up).
     await asyncio.shield(_settle(message, interaction, owner_id, now))
     return message, interaction
+
+
+async def respond_with_token(token: str, message_id: str, answer: Mapping[str, Any]) -> tuple[Message, Interaction]:
+    """An answer from a notification: the one-time action token stands for its person, for
+    this message only, and is spent once it has answered (a refused answer, a 422 say,
+    leaves it usable)."""
+    principal, token_id = await action_tokens.redeem(token, message_id)
+    result = await respond(principal, message_id, answer)
+    await action_tokens.spend(token_id)
+    return result
 
 
 async def _settle(message: Message, interaction: Interaction, owner_id: str, now: datetime) -> None:
@@ -371,49 +385,9 @@ async def next_expiry() -> datetime | None:
     return row.expires_at if row is not None else None
 
 
-class ExpiryClock:
-    """Runs ``expire_due`` when the next pending interaction is due (and at start)."""
-
-    _current: "ExpiryClock | None" = None
-    IDLE_SECONDS = 30.0
+class ExpiryClock(Recurring):
+    """Runs ``expire_due`` when the next pending interaction is due (and at start);
+    ``ExpiryClock.nudge()`` after a new deadline (it may be sooner than the one waited for)."""
 
     def __init__(self) -> None:
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def nudge(cls) -> None:
-        """A new deadline: look again (it may be sooner than the one being waited for)."""
-        if cls._current is not None:
-            cls._current._wake.set()
-
-    def start(self) -> None:
-        ExpiryClock._current = self
-        self._task = asyncio.create_task(self._run(), name="interactive-expiry")
-
-    async def stop(self) -> None:
-        if ExpiryClock._current is self:
-            ExpiryClock._current = None
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            delay = self.IDLE_SECONDS
-            try:
-                while await expire_due():
-                    pass
-                upcoming = await next_expiry()
-                if upcoming is not None:
-                    delay = min(delay, max(0.0, (upcoming - utcnow()).total_seconds()))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a database hiccup must not stop expiries for good
-                log.exception("interactive: expiry pass failed")
-                delay = 1.0
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except asyncio.TimeoutError:
-                pass
+        super().__init__("interactive-expiry", expire_due, next_due=next_expiry)

@@ -17,6 +17,7 @@ from ..kernel.auth import Principal, require_scope
 from ..kernel.errors import AuthenticationRequired, Conflict, Forbidden, NotFound, ValidationFailed
 from ..kernel.ids import new_id, new_secret
 from ..models.core import Membership, User
+from ..models.push import Device
 from ..kernel.plans import enforce_limit
 from ..kernel.hashing import hash_password, hash_token, verify_password
 from ..kernel.timefmt import utcnow
@@ -139,4 +140,7 @@ async def remove_member(principal: Principal, member_id: str) -> None:
         raise Forbidden("The organization's owner cannot be removed.", code="owner_not_removable")
     if membership.role == "admin" and not principal.is_admin:
         raise Forbidden("Only admins can remove admins.")
-    await membership.delete()
+    async with atomic():
+        await membership.delete()
+        # Their phones and browsers stop getting this organization's pushes.
+        await Device.filter(organization_id=membership.organization_id, user_id=membership.user_id).delete()  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..kernel import crypto, plans
-from ..services import mail
+from ..services import mail, push_queue
 from ..kernel.config import Settings, load_settings
 from ..kernel.db import close_db, init_db, migrate
 from tortoise.exceptions import IntegrityError
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
     plans.configure(settings.plans_file)
     crypto.configure(settings)
     mail.configure(settings)
+    push_queue.configure(settings)
     app = Quart("switchboard")
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

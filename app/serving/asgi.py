@@ -11,7 +11,7 @@ from quart import Quart
 from .. import outbox
 from ..faces.socket import create_socket_server
 from ..kernel.config import Settings
-from ..services import agents, interactive, typing_indicators
+from ..services import agents, interactive, push, typing_indicators
 from .app import create_app
 
 __all__ = ["build"]
@@ -28,14 +28,17 @@ def build(settings: Settings | None = None, *, auto_migrate: bool = True) -> tup
     async def stop_typing_timers(_: Quart) -> None:
         await typing_indicators.shutdown()
 
-    clock = interactive.ExpiryClock()
+    # Background passes: interactive expiries, and bulk pushes still to fan out to devices.
+    passes = [interactive.ExpiryClock(), push.Fanout()]
 
-    async def start_expiry_clock(_: Quart) -> None:
-        clock.start()
+    async def start_passes(_: Quart) -> None:
+        for p in passes:
+            p.start()
 
-    async def stop_expiry_clock(_: Quart) -> None:
-        await clock.stop()
+    async def stop_passes(_: Quart) -> None:
+        for p in passes:
+            await p.stop()
 
-    app.extensions["startup"] += [encrypt_legacy_secrets, start_expiry_clock]
-    app.extensions["shutdown"] += [stop_typing_timers, stop_expiry_clock]
+    app.extensions["startup"] += [encrypt_legacy_secrets, start_passes]
+    app.extensions["shutdown"] += [stop_typing_timers, stop_passes]
     return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io"), app

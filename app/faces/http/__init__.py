@@ -19,10 +19,12 @@ def register_blueprints(app: Quart) -> None:
         interactive,
         messages,
         organization,
+        push,
         typing,
     )
 
     for module in (
-        health, auth, organization, api_keys, agents, conversations, messages, interactive, deliveries, typing, data,
+        health, auth, organization, api_keys, agents, conversations, messages, interactive, deliveries, typing, data, push,
     ):
         app.register_blueprint(module.bp)
+    app.register_blueprint(push.bp_v1)

@@ -11,7 +11,8 @@ from quart import Blueprint, request
 from ...events.payloads import message_json
 from ...kernel.errors import ValidationFailed
 from ...kernel.timefmt import parse_moment
-from ...services import interactive
+from ...kernel.auth import token_from_headers
+from ...services import action_tokens, interactive
 from .request_io import Body, actor, parse_body, raw_json, settings
 
 bp = Blueprint("interactive", __name__, url_prefix="/api/v1")
@@ -51,11 +52,16 @@ async def send(conversation_id: str) -> tuple[dict[str, Any], int]:
 
 @bp.post("/messages/<message_id>/respond")
 async def respond(message_id: str) -> dict[str, Any]:
-    principal = await actor()
+    """A person's session token, or the one-time action token of a notification."""
+    token = token_from_headers(request.headers)
+    principal = None if action_tokens.is_action_token(token) else await actor()
     answer = await raw_json()
     if not isinstance(answer, dict):
         raise ValidationFailed("Request body must be a JSON object.", details={"body": ["must be a JSON object"]})
-    message, interaction = await interactive.respond(principal, message_id, answer)
+    if principal is None:
+        message, interaction = await interactive.respond_with_token(str(token), message_id, answer)
+    else:
+        message, interaction = await interactive.respond(principal, message_id, answer)
     return {"success": True, "message": message_json(message, interaction)}
 
 

@@ -1,0 +1,476 @@
+"""Push notifications: to one person, to many, and what happened on each device.
+
+* ``send`` writes a notification and one outbox item per device of the person (channel
+  ``apns`` or ``webpush``, ``group_id`` = the notification) in one transaction, then waits
+  (at most ``push_send_wait_seconds``) until each device's first attempt is recorded and
+  counts what was sent, failed, or is still queued (retrying).
+* ``send_bulk`` writes one notification per recipient marked ``fanout = pending`` and answers
+  at once; ``fan_out`` (run by ``Fanout`` in the background, and at start, so nothing is
+  lost to a restart) turns them into per-device items in chunks, each chunk one transaction.
+* ``notify_interactive`` pushes an approval or a choice to the conversation's owner, with a
+  one-time action token, inside the transaction that stores the interactive message.
+* The per-device record is the outbox item itself (status, attempts, error); a device whose
+  token the push service reported dead shows as ``token_removed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from tortoise import connections
+
+from .. import outbox
+from ..kernel.auth import Principal, require_scope
+from ..kernel.db import insert_sql, placeholders
+from ..kernel.errors import NotFound, ValidationFailed
+from ..kernel.ids import new_id
+from ..kernel.recurring import Recurring
+from ..kernel.timefmt import utcnow
+from ..kernel.transactions import atomic
+from ..models.chat import Interaction, Message
+from ..models.push import Device, Notification
+from . import action_tokens, live_activities, push_devices
+from .push_queue import Bodies, apns_headers, device_rows, settings, token_rows, web_headers, write
+from .push_payloads import (
+    APPROVAL_CATEGORY,
+    CHOICE_CATEGORY,
+    PRIORITIES,
+    apns_alert,
+    apns_live,
+    check_sizes,
+    compact,
+    web_alert,
+)
+from .messages import Target
+from .validation import normalize_email
+
+__all__ = [
+    "Content",
+    "check_content",
+    "SendResult",
+    "BulkResult",
+    "DeviceDelivery",
+    "send",
+    "send_bulk",
+    "get_notification",
+    "notify_interactive",
+    "fan_out",
+    "Fanout",
+    "MAX_RECIPIENTS",
+]
+
+log = logging.getLogger("switchboard.push")
+
+MAX_RECIPIENTS = 1000
+MAX_TITLE = 256
+MAX_BODY = 4000
+FANOUT_CHUNK = 200  # notifications per fan-out transaction
+
+# ---------------------------------------------------------------- what is sent
+
+
+@dataclass(frozen=True)
+class Content:
+    title: str
+    body: str
+    priority: str = "normal"
+    sound: str | None = None
+    badge: int | None = None
+    data: dict[str, Any] | None = None
+
+
+def check_content(
+    *, title: Any, body: Any, priority: Any = None, sound: Any = None, badge: Any = None, data: Any = None
+) -> Content:
+    problems: dict[str, list[str]] = {}
+    for name, value, limit in (("title", title, MAX_TITLE), ("body", body, MAX_BODY)):
+        if not isinstance(value, str) or not value.strip():
+            problems[name] = ["is required and must be a non-empty string"]
+        elif len(value) > limit:
+            problems[name] = [f"must be at most {limit} characters"]
+    priority = "normal" if priority is None else priority
+    if priority not in PRIORITIES:
+        problems["priority"] = [f"must be one of {', '.join(PRIORITIES)}"]
+    if sound is not None and (not isinstance(sound, str) or not sound or len(sound) > 255):
+        problems["sound"] = ["must be a sound name of 1 to 255 characters"]
+    if badge is not None and (isinstance(badge, bool) or not isinstance(badge, int) or not 0 <= badge <= 99999):
+        problems["badge"] = ["must be an integer from 0 to 99999"]
+    if data is not None and not isinstance(data, dict):
+        problems["data"] = ["must be an object"]
+    if problems:
+        raise ValidationFailed(details=problems)
+    return Content(str(title), str(body), str(priority), sound, badge, data or None)
+
+
+def _alert_payloads(notification_id: str, content: Content) -> tuple[dict[str, Any], dict[str, Any]]:
+    fields = dict(title=content.title, body=content.body, priority=content.priority, sound=content.sound,
+                  badge=content.badge, data=content.data)
+    return apns_alert(notification_id, **fields), web_alert(notification_id, **fields)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- waiting for first attempts
+
+
+_attempts: dict[str, asyncio.Future[None]] = {}
+
+
+def _attempted(ids: list[str]) -> None:
+    for item_id in ids:
+        future = _attempts.pop(item_id, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+
+outbox.on_attempted(_attempted)
+
+
+async def _wait_for_attempts(ids: list[str], timeout: float) -> None:
+    """Until each item's first attempt is recorded (by this process's worker), or ``timeout``."""
+    loop = asyncio.get_running_loop()
+    futures = []
+    for item_id in ids:
+        future = _attempts.setdefault(item_id, loop.create_future())
+        futures.append(future)
+    try:
+        if futures and timeout > 0:
+            await asyncio.wait(futures, timeout=timeout)
+    finally:
+        for item_id in ids:
+            _attempts.pop(item_id, None)
+
+
+# ---------------------------------------------------------------- send
+
+
+@dataclass(frozen=True)
+class SendResult:
+    notification_id: str
+    email: str
+    succeeded: int
+    failed: int
+    queued: int
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.failed + self.queued
+
+
+def _notification(principal: Principal, user_id: str, email: str, kind: str, content: Content, now: datetime) -> Notification:
+    return Notification(
+        id=new_id("notification"),
+        organization_id=principal.org_id,
+        user_id=user_id,
+        email=email,
+        kind=kind,
+        title=content.title,
+        body=content.body,
+        priority=content.priority,
+        sound=content.sound,
+        badge=content.badge,
+        data=content.data,
+        created_at=now,
+    )
+
+
+async def send(principal: Principal, *, email: Any, content: Content) -> SendResult:
+    """One person's devices; with ``data.workflow_state``, a Live Activity started on them."""
+    require_scope(principal, "push:write")
+    if not isinstance(email, str):
+        raise ValidationFailed(details={"email": ["is required"]})
+    user_id, spelled = await push_devices.member_by_email(principal, email)
+    now = utcnow()
+    state = (content.data or {}).get("workflow_state")
+    notification = _notification(principal, user_id, spelled, "liveactivity" if state is not None else "alert", content, now)
+    if state is not None:
+        items = await _start_activity(notification, state, content, now)
+    else:
+        apns, web = _alert_payloads(notification.id, content)
+        check_sizes(apns, web)
+        bodies = Bodies(compact(apns), compact(web), apns_headers(content.priority), web_headers(content.priority))
+        async with atomic():
+            await notification.save(force_create=True)
+            devices = await Device.filter(organization_id=principal.org_id, user_id=user_id).order_by("created_at")
+            items = device_rows(notification, devices, bodies, now)
+            await write(items)
+    await _wait_for_attempts([i["id"] for i in items if i["status"] == "pending"], settings().push_send_wait_seconds)
+    counts = await _counts(notification.id)
+    return SendResult(notification.id, spelled, counts["sent"], counts["failed"] + counts["token_removed"], counts["queued"])
+
+
+async def _start_activity(notification: Notification, state: Any, content: Content, now: datetime) -> list[dict[str, Any]]:
+    """A Live Activity started with a push-to-start push on each of the person's phones."""
+    checked = live_activities.check_content_state(state, "data.workflow_state")
+    timestamp = int(now.timestamp())
+    payload = apns_live(
+        event="start",
+        timestamp=timestamp,
+        content_state=checked,
+        now=timestamp,
+        attributes_type=settings().live_activity_attributes_type,
+        attributes={"notificationId": notification.id, "title": content.title},
+        alert={"title": content.title, "body": content.body},
+    )
+    payload["notification_id"] = notification.id
+    check_sizes(payload, None)
+    notification.activity_state, notification.activity_timestamp = checked, timestamp
+    async with atomic():
+        await notification.save(force_create=True)
+        tokens = await live_activities.push_to_start_tokens(notification.organization_id, notification.user_id)
+        items = token_rows(notification, tokens, compact(payload), apns_headers(content.priority, "liveactivity"), now)
+        await write(items)
+    return items
+
+
+# ---------------------------------------------------------------- bulk
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    email: str
+    notification_id: str | None = None
+    total_devices: int = 0
+    error: str | None = None
+
+
+def _recipients(value: Any) -> list[tuple[str, str]]:
+    """(as written, key) per distinct address, in order; 422 naming each bad one."""
+    if not isinstance(value, list) or not value:
+        raise ValidationFailed(details={"recipients": ["must be a non-empty array of email addresses"]})
+    if len(value) > MAX_RECIPIENTS:
+        raise ValidationFailed(details={"recipients": [f"must hold at most {MAX_RECIPIENTS} addresses"]})
+    out, seen, problems = [], set(), {}
+    for i, raw in enumerate(value):
+        try:
+            email, key = normalize_email(raw if isinstance(raw, str) else "", f"recipients[{i}]")
+        except ValidationFailed as exc:
+            problems.update(exc.details)
+            continue
+        if key not in seen:
+            seen.add(key)
+            out.append((email, key))
+    if problems:
+        raise ValidationFailed(details=problems)
+    return out
+
+
+async def send_bulk(principal: Principal, *, recipients: Any, content: Content) -> list[BulkResult]:
+    """Answers at once; each recipient's devices are queued in the background."""
+    require_scope(principal, "push:write")
+    wanted = _recipients(recipients)
+    if content.data and "workflow_state" in content.data:
+        raise ValidationFailed(details={"data.workflow_state": ["Live Activities start with POST /api/push/send, one person at a time"]})
+    check_sizes(*_alert_payloads(new_id("notification"), content))
+    conn = connections.get("default")
+    dialect = conn.capabilities.dialect
+    keys = [key for _, key in wanted]
+    marks = ", ".join("?" for _ in keys)
+    members = await conn.execute_query_dict(
+        placeholders(
+            dialect,
+            "SELECT u.id AS user_id, u.email, u.email_key, (SELECT COUNT(*) FROM push_devices d "
+            "WHERE d.organization_id = m.organization_id AND d.user_id = u.id) AS devices "
+            f"FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ? AND m.status = 'active' "
+            f"AND u.email_key IN ({marks})",
+        ),
+        [principal.org_id, *keys],
+    )
+    by_key = {row["email_key"]: row for row in members}
+    now = utcnow()
+    results, rows = [], []
+    for email, key in wanted:
+        member = by_key.get(key)
+        if member is None:
+            results.append(BulkResult(email, error="not_found"))
+            continue
+        notification = _notification(principal, member["user_id"], member["email"], "alert", content, now)
+        notification.fanout = "pending"
+        rows.append(_notification_row(notification))
+        results.append(BulkResult(member["email"], notification.id, int(member["devices"])))
+    if rows:
+        async with atomic() as tx:
+            sql, _ = insert_sql("push_notifications", rows[0])
+            await tx.execute_many(placeholders(dialect, sql), [list(r.values()) for r in rows])
+        Fanout.nudge()
+    return results
+
+
+def _notification_row(n: Notification) -> dict[str, Any]:
+    return {
+        column: field.to_db_value(getattr(n, name), n)
+        for name, field in Notification._meta.fields_map.items()
+        if (column := field.source_field or name) in Notification._meta.db_fields
+    }
+
+
+async def fan_out(limit: int = FANOUT_CHUNK) -> int:
+    """Queue the devices of up to ``limit`` pending bulk notifications, in one transaction."""
+    pending = await Notification.filter(fanout="pending").order_by("created_at").limit(limit)
+    if not pending:
+        return 0
+    now = utcnow()
+    async with atomic() as conn:
+        dialect = conn.capabilities.dialect
+        marks = ", ".join("?" for _ in pending)
+        claimed = await conn.execute_query_dict(
+            placeholders(
+                dialect, f"UPDATE push_notifications SET fanout = 'queued' WHERE id IN ({marks}) AND fanout = 'pending' RETURNING id"
+            ),
+            [n.id for n in pending],
+        )
+        mine = {row["id"] for row in claimed}  # another process may have taken some
+        notifications = [n for n in pending if n.id in mine]
+        devices: dict[tuple[str, str], list[Device]] = {}
+        for device in await Device.filter(user_id__in=list({n.user_id for n in notifications})).order_by("created_at"):
+            devices.setdefault((device.organization_id, device.user_id), []).append(device)
+        items: list[dict[str, Any]] = []
+        for n in notifications:
+            content = Content(n.title, n.body, n.priority, n.sound, n.badge, n.data)
+            apns, web = _alert_payloads(n.id, content)
+            bodies = Bodies(compact(apns), compact(web), apns_headers(n.priority), web_headers(n.priority))
+            items += device_rows(n, devices.get((n.organization_id, n.user_id), []), bodies, now)
+        await write(items)
+    return len(notifications)
+
+
+class Fanout(Recurring):
+    """Runs ``fan_out`` at start, after each bulk send (``Fanout.nudge()``), and idly."""
+
+    def __init__(self) -> None:
+        super().__init__("push-fanout", fan_out)
+
+
+# ---------------------------------------------------------------- read
+
+
+@dataclass(frozen=True)
+class DeviceDelivery:
+    delivery_id: str
+    device_id: str | None
+    channel: str
+    status: str  # queued | sent | failed | token_removed | cancelled
+    attempts: int
+    reason: str | None
+    status_code: int | None
+    updated_at: Any
+
+
+_STATUS = {"pending": "queued", "delivering": "queued", "succeeded": "sent", "failed": "failed", "cancelled": "cancelled"}
+
+
+async def _deliveries(notification_id: str) -> list[DeviceDelivery]:
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(
+        placeholders(
+            conn.capabilities.dialect,
+            "SELECT o.id, o.channel, o.status, o.secret_ref, o.attempts, o.last_error, o.last_status_code, o.updated_at, "
+            "EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = o.id AND a.outcome = 'gone') AS gone "
+            "FROM outbox o WHERE o.group_id = ? ORDER BY o.created_at, o.id",
+        ),
+        [notification_id],
+    )
+    out = []
+    for r in rows:
+        status = "token_removed" if r["status"] == "failed" and r["gone"] else _STATUS.get(r["status"], r["status"])
+        out.append(
+            DeviceDelivery(
+                delivery_id=r["id"],
+                device_id=(r["secret_ref"] or "").partition(":")[2] or None,
+                channel=r["channel"],
+                status=status,
+                attempts=int(r["attempts"]),
+                reason=r["last_error"] if status != "sent" else None,
+                status_code=r["last_status_code"],
+                updated_at=r["updated_at"],
+            )
+        )
+    return out
+
+
+async def _counts(notification_id: str) -> dict[str, int]:
+    counts = dict.fromkeys(("queued", "sent", "failed", "token_removed", "cancelled"), 0)
+    for d in await _deliveries(notification_id):
+        counts[d.status] += 1
+    return counts
+
+
+async def get_notification(principal: Principal, notification_id: str) -> tuple[Notification, list[DeviceDelivery]]:
+    require_scope(principal, "push:write")
+    notification = await Notification.get_or_none(id=notification_id, organization_id=principal.org_id)
+    if notification is None:
+        raise NotFound("Notification not found.")
+    return notification, await _deliveries(notification.id)
+
+
+# ---------------------------------------------------------------- approvals
+
+
+def _options(action: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if action["type"] == "boolean":
+        return [
+            {"id": "approve", "title": action.get("approve_label") or "Approve", "answer": {"approved": True}},
+            {
+                "id": "reject",
+                "title": action.get("reject_label") or "Reject",
+                "answer": {"approved": False},
+                "requires_comment": bool(action.get("require_comment_on_reject")),
+            },
+        ]
+    return [{"id": o["value"], "title": o["label"], "answer": {"selection": o["value"]}} for o in action["options"]]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def notify_interactive(target: Target, message: Message, interaction: Interaction, elements: list[dict[str, Any]]) -> None:
+    """Push an approval (boolean) or a choice (buttons) to the conversation's owner, with a
+    one-time token that answers this message and nothing else. Inside the caller's
+    transaction; nothing when the owner has no devices."""
+    action = next((e for e in elements if e.get("type") in ("boolean", "buttons")), None)
+    if action is None:
+        return
+    organization_id, owner_id = target.organization_id, target.owner_id
+    devices = await Device.filter(organization_id=organization_id, user_id=owner_id).order_by("created_at")
+    if not devices:
+        return
+    now = utcnow()
+    expires_at = now + timedelta(seconds=settings().action_token_ttl_seconds)
+    if interaction.expires_at is not None:
+        expires_at = min(expires_at, interaction.expires_at)
+    header = next((e.get("text") for e in elements if e.get("type") == "header" and e.get("text")), None)
+    title = _clip(str(header or ("Approval requested" if action["type"] == "boolean" else "Choose an option")), 120)
+    content = Content(title, _clip(message.content, 500), "high")
+    notification = Notification(
+        id=new_id("notification"), organization_id=organization_id, user_id=owner_id, email=target.owner_email, kind="approval",
+        title=content.title, body=content.body, priority="high", message_id=message.id, created_at=now,
+    )
+    token = await action_tokens.issue(
+        organization_id=organization_id, user_id=owner_id, message_id=message.id, expires_at=expires_at
+    )
+    options = _options(action)
+    reply = {
+        "message_id": message.id,
+        "conversation_id": target.conversation_id,
+        "token": token,
+        "respond_url": f"/api/v1/messages/{message.id}/respond",
+        "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
+        "options": options,
+    }
+    category = APPROVAL_CATEGORY if action["type"] == "boolean" else CHOICE_CATEGORY
+    apns = apns_alert(notification.id, title=content.title, body=content.body, priority="high", category=category,
+                      extra={"action": reply})
+    web = web_alert(notification.id, title=content.title, body=content.body, priority="high",
+                    actions=[{"action": o["id"], "title": o["title"]} for o in options], extra={"action": reply})
+    try:
+        check_sizes(apns, web)
+    except ValidationFailed:
+        log.warning("push: the approval push for %s is too large; not sent", message.id)
+        return
+    await notification.save(force_create=True)
+    bodies = Bodies(compact(apns), compact(web), apns_headers("high"), web_headers("high"), sealed=True)
+    await write(device_rows(notification, devices, bodies, now))
+

@@ -1,0 +1,122 @@
+"""Queuing pushes: one outbox item per device or Live Activity token, with the settings
+every push shares (APNs expiry, Web Push TTL and urgency). Used by ``push`` and
+``live_activities``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise import connections
+
+from .. import outbox
+from ..kernel.config import Settings
+from ..kernel.db import db_value, placeholders
+from ..kernel.timefmt import utcnow
+from ..models.push import Device, LiveActivityToken, Notification
+from .push_payloads import PRIORITIES
+
+__all__ = [
+    "configure", "settings", "Bodies", "apns_headers", "web_headers", "device_rows", "token_rows", "write",
+    "forget_dead", "APNS_NOT_CONFIGURED",
+]
+
+APNS_NOT_CONFIGURED = "APNs is not configured on this server (SWITCHBOARD_APNS_KEY_FILE, _KEY_ID, _TEAM_ID)"
+
+_settings = Settings()
+
+
+def configure(value: Settings) -> None:
+    global _settings
+    _settings = value
+
+
+def settings() -> Settings:
+    return _settings
+
+
+def apns_headers(priority: str, push_type: str = "alert") -> dict[str, str]:
+    expires = int(utcnow().timestamp()) + _settings.push_ttl_seconds
+    return {"apns-push-type": push_type, "apns-priority": str(PRIORITIES[priority].apns), "apns-expiration": str(expires)}
+
+
+def web_headers(priority: str) -> dict[str, str]:
+    return {"TTL": str(_settings.push_ttl_seconds), "Urgency": PRIORITIES[priority].urgency}
+
+
+@dataclass
+class Bodies:
+    """One notification's bodies and headers per channel, serialised once for all devices."""
+
+    apns: str | None
+    web: str | None
+    apns_headers: dict[str, str] = field(default_factory=dict)
+    web_headers: dict[str, str] = field(default_factory=dict)
+    sealed: bool = False  # the body carries a secret (an action token)
+
+
+def _row(notification: Notification, channel: str, ref: str, body: str, headers: dict[str, str], sealed: bool,
+         now: datetime) -> dict[str, Any]:
+    return outbox.row(
+        organization_id=notification.organization_id,
+        channel=channel,
+        kind="push",
+        event=f"push.{notification.kind}",
+        target=ref.partition(":")[2],
+        body=body,
+        headers=headers,
+        secret_ref=ref,  # the device (or token) is resolved at attempt time
+        group_id=notification.id,
+        message_id=notification.message_id,
+        sealed=sealed,
+        failed=APNS_NOT_CONFIGURED if channel == "apns" and not _settings.apns_configured else None,
+        now=now,
+    )
+
+
+def device_rows(notification: Notification, devices: list[Device], bodies: Bodies, now: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for device in devices:
+        ios = device.platform == "ios"
+        body = bodies.apns if ios else bodies.web
+        if body is not None:
+            headers = bodies.apns_headers if ios else bodies.web_headers
+            rows.append(_row(notification, "apns" if ios else "webpush", f"device:{device.id}", body, headers, bodies.sealed, now))
+    return rows
+
+
+def token_rows(notification: Notification, tokens: list[LiveActivityToken], body: str, headers: dict[str, str],
+               now: datetime) -> list[dict[str, Any]]:
+    return [_row(notification, "apns", f"latoken:{t.id}", body, headers, False, now) for t in tokens]
+
+
+async def write(items: list[dict[str, Any]]) -> None:
+    """Insert in the current transaction; the worker is woken after the commit."""
+    if items:
+        conn = connections.get("default")
+        await outbox.write_many(conn.execute_many, items, dialect=conn.capabilities.dialect)
+        await outbox.wake_after_commit()
+
+
+async def forget_dead(table: str, prefix: str, item: dict[str, Any]) -> None:
+    """A push service reported the target of ``item`` (``<prefix>:<id>``) dead: delete that
+    row of ``table``, unless its token changed or it was registered again after the push was
+    queued (the newer registration wins)."""
+    kind, _, row_id = str(item.get("secret_ref") or "").partition(":")
+    if kind != prefix:
+        return
+    try:
+        sent = json.loads(item["target"])
+        token = sent.get("token") or sent.get("endpoint")
+    except (ValueError, TypeError, AttributeError):
+        return
+    queued_at = item["window_start"]
+    if isinstance(queued_at, str):
+        queued_at = datetime.fromisoformat(queued_at)
+    conn = connections.get("default")
+    await conn.execute_query(
+        placeholders(conn.capabilities.dialect, f"DELETE FROM {table} WHERE id = ? AND token = ? AND updated_at <= ?"),
+        [row_id, token, db_value(Device, "updated_at", queued_at)],
+    )
