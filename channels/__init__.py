@@ -7,14 +7,14 @@ channel is not configured (no SMTP server, say): items for it wait and are retri
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .base import Channel
 
 if TYPE_CHECKING:
     from app.kernel.config import Settings
 
-__all__ = ["register", "build", "names"]
+__all__ = ["register", "build", "names", "apns_settings"]
 
 Factory = Callable[["Settings"], "Channel | None"]
 _factories: dict[str, Factory] = {}
@@ -51,28 +51,44 @@ def _email(settings: "Settings") -> Channel | None:
     return EmailChannel(parse_smtp_url(settings.smtp_url, sender=settings.mail_from), timeout=settings.smtp_timeout_seconds)
 
 
-def _apns(settings: "Settings") -> Channel | None:
-    if not settings.apns_configured:
-        return None
+def apns_settings(settings: "Settings") -> dict[str, Any]:
+    """The APNs channel's arguments from the settings; ``ValueError`` says what is wrong."""
     from pathlib import Path
 
-    from .apns import APPLE_HOSTS, ApnsChannel, ApnsHost
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from .apns import APPLE_HOSTS, ApnsHost
 
     try:
         key = Path(settings.apns_key_file).read_text()
     except OSError as exc:
         raise ValueError(f"SWITCHBOARD_APNS_KEY_FILE cannot be read: {exc}") from exc
+    try:
+        parsed = load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("SWITCHBOARD_APNS_KEY_FILE is not a .p8 private key (PEM)") from exc
+    if not isinstance(parsed, ec.EllipticCurvePrivateKey):
+        raise ValueError("SWITCHBOARD_APNS_KEY_FILE must hold an EC (P-256) key, as Apple issues them")
     production = settings.apns_url or APPLE_HOSTS["production"]
     sandbox = settings.apns_sandbox_url or settings.apns_url or APPLE_HOSTS["sandbox"]
-    return ApnsChannel(
-        key=key,
-        key_id=settings.apns_key_id,
-        team_id=settings.apns_team_id,
-        topic=settings.apns_topic,
-        hosts={"production": ApnsHost.parse(production), "sandbox": ApnsHost.parse(sandbox)},
-        ca_file=settings.apns_ca_file or None,
-        timeout=settings.apns_timeout_seconds,
-    )
+    return {
+        "key": key,
+        "key_id": settings.apns_key_id,
+        "team_id": settings.apns_team_id,
+        "topic": settings.apns_topic,
+        "hosts": {"production": ApnsHost.parse(production), "sandbox": ApnsHost.parse(sandbox)},
+        "ca_file": settings.apns_ca_file or None,
+        "timeout": settings.apns_timeout_seconds,
+    }
+
+
+def _apns(settings: "Settings") -> Channel | None:
+    if not settings.apns_configured:
+        return None
+    from .apns import ApnsChannel
+
+    return ApnsChannel(**apns_settings(settings))
 
 
 def _webpush(settings: "Settings") -> Channel:

@@ -91,3 +91,28 @@ def test_serve_with_a_bad_smtp_url_says_so_before_listening(tmp_path) -> None:
     assert result.returncode == 2
     assert "SWITCHBOARD_SMTP_URL must start with smtp:// or smtps://" in result.stderr
     assert "listening" not in result.stdout
+
+
+def test_serve_with_bad_push_settings_says_so_before_listening(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    not_a_key = tmp_path / "AuthKey.p8"
+    not_a_key.write_text("not a key")
+    cases = [
+        ({"SWITCHBOARD_APNS_KEY_FILE": str(tmp_path / "missing.p8")}, "SWITCHBOARD_APNS_KEY_FILE cannot be read"),
+        ({"SWITCHBOARD_APNS_KEY_FILE": str(not_a_key)}, "SWITCHBOARD_APNS_KEY_FILE is not a .p8 private key"),
+        ({"SWITCHBOARD_VAPID_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----"},
+         "SWITCHBOARD_VAPID_PRIVATE_KEY is not a P-256 private key"),
+    ]
+    for extra, message in cases:
+        env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path), "SWITCHBOARD_APNS_KEY_ID": "KEY1234567",
+               "SWITCHBOARD_APNS_TEAM_ID": "TEAM123456", **extra}
+        env.pop("DATABASE_URL", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "app.faces.cli", "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr
+        assert "listening" not in result.stdout

@@ -133,10 +133,11 @@ def _serve(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     host = settings.host.strip("[]")
     address = f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"
-    from ..services import mail
+    from ..services import mail, push_queue
 
     try:
         mail.configure(settings)
+        push_queue.configure(settings)
     except ValueError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from .config import Settings
 
 __all__ = [
     "APPS", "tortoise_config", "init_db", "close_db", "migrate", "backend_of", "placeholders", "insert_sql",
-    "model_from_row", "db_value", "fetch_dicts",
+    "model_from_row", "db_value", "fetch_dicts", "unindexed",
 ]
 
 M = TypeVar("M", bound=Model)
@@ -71,6 +71,13 @@ def placeholders(dialect: str, sql: str) -> str:
         return sql
     parts = sql.split("?")
     return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
+
+
+def unindexed(dialect: str, column: str) -> str:
+    """``column`` as a term SQLite may not use an index for (its unary ``+``). For ``WHERE id
+    IN (...) AND status IN (...)``: without table statistics SQLite picks the status index
+    and scans every pending row, once per statement; the primary key is the one to use."""
+    return f"+{column}" if dialect == "sqlite" else column
 
 
 def insert_sql(table: str, row: dict[str, Any]) -> tuple[str, list[Any]]:

@@ -54,6 +54,8 @@ def _parse(text: str, source: str) -> ec.EllipticCurvePrivateKey:
             key = serialization.load_pem_private_key(text.encode(), password=None)
         else:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            if len(raw) != 32:
+                raise ValueError("a raw P-256 key is 32 bytes")
             key = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
     except (ValueError, TypeError, binascii.Error) as exc:
         raise ValueError(f"{source} is not a P-256 private key (PEM or base64url)") from exc

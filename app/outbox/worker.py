@@ -36,7 +36,7 @@ from channels.base import Channel, DeliveryResult, Outbound
 
 from ..kernel import crypto
 from ..kernel.config import Settings
-from ..kernel.db import placeholders as _sql
+from ..kernel.db import db_value, placeholders as _sql, unindexed
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
 from ..models.chat import DeliveryAttempt
@@ -76,6 +76,7 @@ class OutboxWorker:
         self.settings = settings
         self.channels = channels_by_name
         self.concurrency = max(1, settings.outbox_concurrency)
+        self._batch = max(1, self.concurrency // 4)
         self.max_age = timedelta(seconds=settings.webhook_max_age_seconds)
         slowest = max([c.timeout for c in channels_by_name.values()] or [settings.webhook_timeout_seconds])
         self.lease = timedelta(seconds=slowest + LEASE_MARGIN_SECONDS)
@@ -124,7 +125,8 @@ class OutboxWorker:
             try:
                 await self._flush()
                 free = self.concurrency - len(self._inflight)
-                claimed = await self._claim(free) if free > 0 else []
+                # Claim in batches: each claim costs the same few statements whatever its size.
+                claimed = await self._claim(free) if free >= self._batch or not self._inflight else []
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
@@ -190,7 +192,7 @@ class OutboxWorker:
                 dialect,
                 f"UPDATE outbox SET status = 'delivering', attempts = attempts + 1, "
                 f"next_attempt_at = ?, updated_at = ? WHERE id IN ({marks}) "
-                f"AND status IN {_UNFINISHED} AND next_attempt_at <= ? "
+                f"AND {unindexed(dialect, 'status')} IN {_UNFINISHED} AND next_attempt_at <= ? "
                 f"AND {_NOT_HELD.format(t='outbox')} "
                 f"RETURNING id, organization_id, channel, kind, event, target, body, headers, secret_ref, attempts, "
                 f"window_start, conversation_id, agent_id, message_id, group_id",
@@ -268,26 +270,24 @@ class OutboxWorker:
     async def _record(self, batch: list[_Done]) -> None:
         now = utcnow()
         decisions = [(d, *self._decide(d)) for d in batch]
-        succeeded: dict[tuple[int | None, str], list[str]] = {}
+        succeeded: list[tuple[int | None, str, str]] = []
         async with atomic() as conn:
             dialect = conn.capabilities.dialect
-            await DeliveryAttempt.bulk_create(
+            await conn.execute_many(_sql(dialect, _ATTEMPT_SQL), [
                 [
-                    DeliveryAttempt(
-                        delivery_id=d.item["id"],
-                        number=int(d.item["attempts"]),
-                        outcome=_attempt_outcome(d.result, status),
-                        status_code=d.result.status_code,
-                        latency_ms=d.result.latency_ms,
-                        error=d.result.error,
-                        attempted_at=d.attempted_at,
-                    )
-                    for d, status, _ in decisions
+                    d.item["id"],
+                    int(d.item["attempts"]),
+                    _attempt_outcome(d.result, status),
+                    d.result.status_code,
+                    d.result.latency_ms,
+                    d.result.error,
+                    db_value(DeliveryAttempt, "attempted_at", d.attempted_at),
                 ]
-            )
+                for d, status, _ in decisions
+            ])
             for d, status, next_at in decisions:
                 if status == "succeeded":
-                    succeeded.setdefault((d.result.status_code, d.item["target"]), []).append(d.item["id"])
+                    succeeded.append((d.result.status_code, d.item["target"], d.item["id"]))
                     continue
                 if next_at is not None and (
                     self._next_due is None or next_at < self._next_due or self._next_due < now
@@ -313,17 +313,24 @@ class OutboxWorker:
                 )
                 if status == "failed" and count:
                     await _tell(d)
-            for (code, target), ids in succeeded.items():
-                marks = ", ".join("?" for _ in ids)
-                await conn.execute_query(
+            if succeeded:
+                # One statement run many times: a batch's successes cost one round trip.
+                await conn.execute_many(
                     _sql(
                         dialect,
-                        f"UPDATE outbox SET status = 'succeeded', last_status_code = ?, last_error = NULL, target = ?, "
-                        f"updated_at = ?, completed_at = ? WHERE id IN ({marks}) AND status = 'delivering'",
+                        "UPDATE outbox SET status = 'succeeded', last_status_code = ?, last_error = NULL, target = ?, "
+                        "updated_at = ?, completed_at = ? WHERE id = ? AND status = 'delivering'",
                     ),
-                    [code, target, now, now, *ids],
+                    [[code, target, now, now, item_id] for code, target, item_id in succeeded],
                 )
         registry.attempted([d.item["id"] for d in batch])
+
+
+# Hand-written: building a model per attempt cost more than inserting it.
+_ATTEMPT_SQL = (
+    "INSERT INTO delivery_attempts (delivery_id, number, outcome, status_code, latency_ms, error, attempted_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _attempt_outcome(result: DeliveryResult, status: str) -> str:
@@ -368,7 +375,7 @@ async def cancel(ids: list[str], reason: str) -> int:
         _sql(
             conn.capabilities.dialect,
             f"UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ?, completed_at = ? "
-            f"WHERE id IN ({marks}) AND status IN {_UNFINISHED}",
+            f"WHERE id IN ({marks}) AND {unindexed(conn.capabilities.dialect, 'status')} IN {_UNFINISHED}",
         ),
         [reason, now, now, *ids],
     )

@@ -22,7 +22,7 @@ from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
 from ..models.push import ENVIRONMENTS, Device, LiveActivityToken, Notification
 from .push_payloads import PRIORITIES, apns_live, check_sizes, compact
-from .push_queue import apns_headers, forget_dead, token_rows, write
+from .push_queue import Sent, apns_headers, forget_dead, token_rows, write
 
 __all__ = ["check_content_state", "register_token", "push_to_start_tokens", "update", "PUSH_TO_START", "EVENTS"]
 
@@ -192,7 +192,7 @@ async def update(
             ).update(activity_timestamp=timestamp, activity_state=state, **({"ended_at": now} if event == "end" else {}))
             if count:
                 tokens = await LiveActivityToken.filter(notification_id=activity.id).order_by("created_at")
-                await write(token_rows(activity, tokens, compact(payload), apns_headers(str(priority), "liveactivity"), now))
+                await write(token_rows(Sent(activity.id, activity.organization_id, activity.kind), tokens, compact(payload), apns_headers(str(priority), "liveactivity"), now))
                 return len(tokens)
         await activity.refresh_from_db()
     raise Conflict("This Live Activity is being updated by another request; try again.", code="update_conflict")

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,16 +26,16 @@ from tortoise import connections
 
 from .. import outbox
 from ..kernel.auth import Principal, require_scope
-from ..kernel.db import insert_sql, placeholders
+from ..kernel.db import fetch_dicts, insert_sql, placeholders, unindexed
 from ..kernel.errors import NotFound, ValidationFailed
 from ..kernel.ids import new_id
 from ..kernel.recurring import Recurring
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
 from ..models.chat import Interaction, Message
-from ..models.push import Device, Notification
+from ..models.push import Notification
 from . import action_tokens, live_activities, push_devices
-from .push_queue import Bodies, apns_headers, device_rows, settings, token_rows, web_headers, write
+from .push_queue import Bodies, Sent, apns_headers, device_rows, devices_of, settings, token_rows, web_headers, write
 from .push_payloads import (
     APPROVAL_CATEGORY,
     CHOICE_CATEGORY,
@@ -159,6 +160,10 @@ class SendResult:
         return self.succeeded + self.failed + self.queued
 
 
+def _sent(n: Notification) -> Sent:
+    return Sent(n.id, n.organization_id, n.kind, n.message_id)
+
+
 def _notification(principal: Principal, user_id: str, email: str, kind: str, content: Content, now: datetime) -> Notification:
     return Notification(
         id=new_id("notification"),
@@ -193,8 +198,8 @@ async def send(principal: Principal, *, email: Any, content: Content) -> SendRes
         bodies = Bodies(compact(apns), compact(web), apns_headers(content.priority), web_headers(content.priority))
         async with atomic():
             await notification.save(force_create=True)
-            devices = await Device.filter(organization_id=principal.org_id, user_id=user_id).order_by("created_at")
-            items = device_rows(notification, devices, bodies, now)
+            devices = (await devices_of({(principal.org_id, user_id)})).get((principal.org_id, user_id), [])
+            items = device_rows(_sent(notification), devices, bodies, now)
             await write(items)
     await _wait_for_attempts([i["id"] for i in items if i["status"] == "pending"], settings().push_send_wait_seconds)
     counts = await _counts(notification.id)
@@ -220,7 +225,7 @@ async def _start_activity(notification: Notification, state: Any, content: Conte
     async with atomic():
         await notification.save(force_create=True)
         tokens = await live_activities.push_to_start_tokens(notification.organization_id, notification.user_id)
-        items = token_rows(notification, tokens, compact(payload), apns_headers(content.priority, "liveactivity"), now)
+        items = token_rows(_sent(notification), tokens, compact(payload), apns_headers(content.priority, "liveactivity"), now)
         await write(items)
     return items
 
@@ -306,32 +311,40 @@ def _notification_row(n: Notification) -> dict[str, Any]:
     }
 
 
+_PENDING_SQL = (
+    "SELECT id, organization_id, user_id, title, body, priority, sound, badge, data FROM push_notifications "
+    "WHERE fanout = 'pending' ORDER BY created_at LIMIT ?"
+)
+
+
 async def fan_out(limit: int = FANOUT_CHUNK) -> int:
-    """Queue the devices of up to ``limit`` pending bulk notifications, in one transaction."""
-    pending = await Notification.filter(fanout="pending").order_by("created_at").limit(limit)
+    """Queue the devices of up to ``limit`` pending bulk notifications, in one transaction.
+    Hand-written reads: a fan-out of thousands builds no models."""
+    pending = await fetch_dicts(_PENDING_SQL, [limit])
     if not pending:
         return 0
     now = utcnow()
     async with atomic() as conn:
-        dialect = conn.capabilities.dialect
         marks = ", ".join("?" for _ in pending)
         claimed = await conn.execute_query_dict(
             placeholders(
-                dialect, f"UPDATE push_notifications SET fanout = 'queued' WHERE id IN ({marks}) AND fanout = 'pending' RETURNING id"
+                conn.capabilities.dialect,
+                f"UPDATE push_notifications SET fanout = 'queued' WHERE id IN ({marks}) "
+                f"AND {unindexed(conn.capabilities.dialect, 'fanout')} = 'pending' RETURNING id",
             ),
-            [n.id for n in pending],
+            [n["id"] for n in pending],
         )
         mine = {row["id"] for row in claimed}  # another process may have taken some
-        notifications = [n for n in pending if n.id in mine]
-        devices: dict[tuple[str, str], list[Device]] = {}
-        for device in await Device.filter(user_id__in=list({n.user_id for n in notifications})).order_by("created_at"):
-            devices.setdefault((device.organization_id, device.user_id), []).append(device)
+        notifications = [n for n in pending if n["id"] in mine]
+        devices = await devices_of({(n["organization_id"], n["user_id"]) for n in notifications})
         items: list[dict[str, Any]] = []
         for n in notifications:
-            content = Content(n.title, n.body, n.priority, n.sound, n.badge, n.data)
-            apns, web = _alert_payloads(n.id, content)
-            bodies = Bodies(compact(apns), compact(web), apns_headers(n.priority), web_headers(n.priority))
-            items += device_rows(n, devices.get((n.organization_id, n.user_id), []), bodies, now)
+            data = json.loads(n["data"]) if isinstance(n["data"], str) else n["data"]
+            content = Content(n["title"], n["body"], n["priority"], n["sound"], n["badge"], data)
+            apns, web = _alert_payloads(n["id"], content)
+            bodies = Bodies(compact(apns), compact(web), apns_headers(content.priority), web_headers(content.priority))
+            sent = Sent(n["id"], n["organization_id"], "alert")
+            items += device_rows(sent, devices.get((n["organization_id"], n["user_id"]), []), bodies, now)
         await write(items)
     return len(notifications)
 
@@ -434,7 +447,7 @@ async def notify_interactive(target: Target, message: Message, interaction: Inte
     if action is None:
         return
     organization_id, owner_id = target.organization_id, target.owner_id
-    devices = await Device.filter(organization_id=organization_id, user_id=owner_id).order_by("created_at")
+    devices = (await devices_of({(organization_id, owner_id)})).get((organization_id, owner_id), [])
     if not devices:
         return
     now = utcnow()
@@ -472,5 +485,5 @@ async def notify_interactive(target: Target, message: Message, interaction: Inte
         return
     await notification.save(force_create=True)
     bodies = Bodies(compact(apns), compact(web), apns_headers("high"), web_headers("high"), sealed=True)
-    await write(device_rows(notification, devices, bodies, now))
+    await write(device_rows(_sent(notification), devices, bodies, now))
 

@@ -7,19 +7,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 from tortoise import connections
 
+import channels
+
 from .. import outbox
+from ..kernel import vapid
 from ..kernel.config import Settings
-from ..kernel.db import db_value, placeholders
+from ..kernel.db import db_value, fetch_dicts, placeholders
 from ..kernel.timefmt import utcnow
-from ..models.push import Device, LiveActivityToken, Notification
+from ..models.push import Device, LiveActivityToken
 from .push_payloads import PRIORITIES
 
 __all__ = [
-    "configure", "settings", "Bodies", "apns_headers", "web_headers", "device_rows", "token_rows", "write",
+    "configure", "settings", "Bodies", "Sent", "DeviceRef", "devices_of", "apns_headers", "web_headers", "device_rows", "token_rows", "write",
     "forget_dead", "APNS_NOT_CONFIGURED",
 ]
 
@@ -29,7 +32,12 @@ _settings = Settings()
 
 
 def configure(value: Settings) -> None:
+    """Take the push settings; ``ValueError`` says what is wrong with them (an unreadable
+    APNs key, a malformed APNs URL or VAPID key)."""
     global _settings
+    if value.apns_configured:
+        channels.apns_settings(value)
+    vapid.load(value)
     _settings = value
 
 
@@ -57,7 +65,39 @@ class Bodies:
     sealed: bool = False  # the body carries a secret (an action token)
 
 
-def _row(notification: Notification, channel: str, ref: str, body: str, headers: dict[str, str], sealed: bool,
+class Sent(NamedTuple):
+    """What a queued item records of its notification."""
+
+    id: str
+    organization_id: str
+    kind: str
+    message_id: str | None = None
+
+
+class DeviceRef(NamedTuple):
+    id: str
+    platform: str
+
+
+async def devices_of(people: set[tuple[str, str]]) -> dict[tuple[str, str], list[DeviceRef]]:
+    """(organization id, user id) -> that person's devices there, oldest first: one read for
+    a whole fan-out, without building models."""
+    users = sorted({user for _, user in people})
+    if not users:
+        return {}
+    rows = await fetch_dicts(
+        f"SELECT id, organization_id, user_id, platform FROM push_devices WHERE user_id IN ({', '.join('?' for _ in users)}) "
+        "ORDER BY created_at, id",
+        users,
+    )
+    out: dict[tuple[str, str], list[DeviceRef]] = {}
+    for r in rows:
+        if (r["organization_id"], r["user_id"]) in people:
+            out.setdefault((r["organization_id"], r["user_id"]), []).append(DeviceRef(r["id"], r["platform"]))
+    return out
+
+
+def _row(notification: Sent, channel: str, ref: str, body: str, headers: dict[str, str], sealed: bool,
          now: datetime) -> dict[str, Any]:
     return outbox.row(
         organization_id=notification.organization_id,
@@ -76,7 +116,7 @@ def _row(notification: Notification, channel: str, ref: str, body: str, headers:
     )
 
 
-def device_rows(notification: Notification, devices: list[Device], bodies: Bodies, now: datetime) -> list[dict[str, Any]]:
+def device_rows(notification: Sent, devices: Sequence[DeviceRef], bodies: Bodies, now: datetime) -> list[dict[str, Any]]:
     rows = []
     for device in devices:
         ios = device.platform == "ios"
@@ -87,7 +127,7 @@ def device_rows(notification: Notification, devices: list[Device], bodies: Bodie
     return rows
 
 
-def token_rows(notification: Notification, tokens: list[LiveActivityToken], body: str, headers: dict[str, str],
+def token_rows(notification: Sent, tokens: list[LiveActivityToken], body: str, headers: dict[str, str],
                now: datetime) -> list[dict[str, Any]]:
     return [_row(notification, "apns", f"latoken:{t.id}", body, headers, False, now) for t in tokens]
 

@@ -30,7 +30,7 @@ import ssl
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,7 @@ class Received:
     status: int
     reason: str | None
     server: str  # the fake's name: "production", "sandbox", ...
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock, for benchmarks)
 
     @property
     def apns_id(self) -> str:

@@ -20,7 +20,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import http_ece
@@ -57,6 +57,7 @@ class WebPushReceived:
     vapid: dict[str, Any]  # the verified JWT claims (empty when not verified)
     status: int
     reason: str | None
+    at: float = field(default_factory=time.time)  # when it arrived (wall clock, for benchmarks)
 
 
 @dataclass
