@@ -44,6 +44,10 @@ def payload_size(payload: dict[str, Any]) -> int:
     return len(json.dumps(payload, ensure_ascii=False).encode())
 
 
+async def _quiet(request: NotificationRequest, result: Any) -> None:
+    return None
+
+
 class _PlainEncoder(Encoder):
     """HPACK without Huffman coding (valid for every decoder): the per-push values (path,
     apns-id) are never repeated, and Huffman-coding them was the largest part of a send."""
@@ -162,6 +166,7 @@ class ApnsChannel(Channel):
                 max_connections=self._max_connections,
                 max_connection_attempts=1,  # the outbox retries, with backoff
                 ssl_context=context,
+                err_func=_quiet,  # every answer is recorded with its delivery; no log line each
             )
             # aioapns dials protocol_class.APNS_SERVER:APNS_PORT and sends it as the host.
             client.pool.protocol_class = type(

@@ -37,8 +37,11 @@ class Recipient:
     """Who an item goes to, as of this attempt."""
 
     secrets: tuple[str, ...] = ()  # signing secrets, newest first
-    target: str | None = None  # replaces the stored target when set (a changed webhook URL)
+    target: str | None = None  # where this attempt goes, when it is not the stored target
     error: str | None = None  # set when it cannot be sent now: a retryable failed attempt
+    # Whether ``target`` replaces the stored one in the delivery log (a changed webhook URL:
+    # yes; a device's token, which the log must not show: no; listeners get it as "sent_to").
+    record_target: bool = True
 
 
 # secret_ref prefix ("agent") -> async fn(list of ids) -> {id: Recipient}; a missing id means

@@ -76,7 +76,6 @@ class OutboxWorker:
         self.settings = settings
         self.channels = channels_by_name
         self.concurrency = max(1, settings.outbox_concurrency)
-        self._batch = max(1, self.concurrency // 4)
         self.max_age = timedelta(seconds=settings.webhook_max_age_seconds)
         slowest = max([c.timeout for c in channels_by_name.values()] or [settings.webhook_timeout_seconds])
         self.lease = timedelta(seconds=slowest + LEASE_MARGIN_SECONDS)
@@ -125,8 +124,7 @@ class OutboxWorker:
             try:
                 await self._flush()
                 free = self.concurrency - len(self._inflight)
-                # Claim in batches: each claim costs the same few statements whatever its size.
-                claimed = await self._claim(free) if free >= self._batch or not self._inflight else []
+                claimed = await self._claim(free) if free > 0 else []
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
@@ -211,7 +209,11 @@ class OutboxWorker:
                 self.wake()  # recorded on the next turn of the loop
                 continue
             if recipient is not None and recipient.target:
-                row["target"] = recipient.target
+                # What this attempt goes to, for the channel and the listeners; recorded on
+                # the row only when it may be shown (a webhook URL, not a device token).
+                row["sent_to"] = recipient.target
+                if recipient.record_target:
+                    row["target"] = recipient.target
             headers = row["headers"]
             if isinstance(headers, str):
                 headers = json.loads(headers)
@@ -228,7 +230,7 @@ class OutboxWorker:
                 delivery_id=row["id"],
                 channel=row["channel"],
                 event=row["event"],
-                target=row["target"],
+                target=row.get("sent_to", row["target"]),
                 body=body.encode() if isinstance(body, str) else bytes(body),
                 secrets=recipient.secrets if recipient else (),
                 headers=dict(headers or {}),

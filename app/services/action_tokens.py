@@ -21,6 +21,7 @@ from ..models.push import ActionToken
 __all__ = ["PREFIX", "is_action_token", "issue", "redeem", "spend"]
 
 PREFIX = "act_"
+TOKEN_LENGTH = 43  # characters after the prefix
 INVALID = "This action token is not valid for this message: it was used, has expired, or belongs to another message."
 
 
@@ -30,7 +31,7 @@ def is_action_token(token: str | None) -> bool:
 
 async def issue(*, organization_id: str, user_id: str, message_id: str, expires_at: datetime) -> str:
     """A new token (returned once; only its hash is kept), in the caller's transaction."""
-    token = new_secret("act")
+    token = new_secret("act", TOKEN_LENGTH)
     await ActionToken.create(
         id=new_id("action_token"),
         token_hash=hash_token(token),

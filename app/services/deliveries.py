@@ -31,6 +31,15 @@ ATTEMPT_LOG_LIMIT = 100
 STATUSES = ("pending", "delivering", "succeeded", "failed", "cancelled")
 
 
+# Channels whose deliveries are another domain's business: (scope to read, scope to retry or
+# cancel). Invitations are the members'; pushes are for those who send them.
+_CHANNEL_SCOPES = {
+    "email": ("members:read", "members:write"),
+    "apns": ("push:write", "push:write"),
+    "webpush": ("push:write", "push:write"),
+}
+
+
 def _check_reader(principal: Principal, scope: str) -> None:
     require_scope(principal, scope)
     if principal.kind == "session":
@@ -54,8 +63,9 @@ async def list_deliveries(
         query = query.filter(status=status)
     if agent_id is not None:
         query = query.filter(agent_id=agent_id)
-    if "members:read" not in principal.scopes:
-        query = query.exclude(channel="email")  # who is invited is for those who see members
+    hidden = [channel for channel, (read, _) in _CHANNEL_SCOPES.items() if read not in principal.scopes]
+    if hidden:
+        query = query.exclude(channel__in=hidden)
     return next_page(await newest_first(query, cursor, limit), limit)
 
 
@@ -69,8 +79,9 @@ async def _find(principal: Principal, delivery_id: str, *, write: bool = False) 
     item = await OutboxItem.get_or_none(id=delivery_id, organization_id=principal.org_id)
     if item is None:
         raise NotFound("Delivery not found.")
-    if item.channel == "email":  # invitations: the members' business
-        require_scope(principal, "members:write" if write else "members:read")
+    if item.channel in _CHANNEL_SCOPES:
+        read, change = _CHANNEL_SCOPES[item.channel]
+        require_scope(principal, change if write else read)
     return item
 
 

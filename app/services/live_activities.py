@@ -16,12 +16,13 @@ from channels.base import DeliveryResult
 
 from .. import outbox
 from ..kernel.auth import Principal, require_scope
-from ..kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..kernel.errors import Conflict, NotFound, ValidationFailed
 from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
-from ..models.push import ENVIRONMENTS, Device, LiveActivityToken, Notification
-from .push_payloads import PRIORITIES, apns_live, check_sizes, compact
+from ..models.push import Device, LiveActivityToken, Notification
+from .push_devices import check_apns_token, check_bundle_id, check_environment, person_id
+from .push_payloads import apns_live, check_priority, check_sizes, compact
 from .push_queue import Sent, apns_headers, forget_dead, token_rows, write
 
 __all__ = ["check_content_state", "register_token", "push_to_start_tokens", "update", "PUSH_TO_START", "EVENTS"]
@@ -84,21 +85,16 @@ async def register_token(
 ) -> tuple[LiveActivityToken, bool]:
     """A phone's push-to-start token, or a running activity's update token; the newest per
     device (and activity) replaces the one before. (token, created)."""
-    if principal.kind != "session" or principal.user is None:
-        raise Forbidden("Live Activity tokens are registered by a person, with a session token.")
-    user_id = str(principal.user.id)
+    user_id = person_id(principal, "Live Activity tokens are registered")
     problems: dict[str, list[str]] = {}
     if not isinstance(notification_id, str) or not notification_id:
         problems["notification_id"] = [f'must be a notification id or "{PUSH_TO_START}"']
-    if not isinstance(token, str) or not 16 <= len(token) <= 255 or any(c not in "0123456789abcdefABCDEF" for c in token):
-        problems["token"] = ["must be the APNs token in hex"]
+    token = check_apns_token(token, "token", problems)
     if device_id is not None and not isinstance(device_id, str):
         problems["device_id"] = ["must be a device id"]
-    if environment is not None and environment not in ENVIRONMENTS:
-        problems["environment"] = ['must be "production" or "sandbox"']
-    if bundle_id is not None and (not isinstance(bundle_id, str) or not 0 < len(bundle_id) <= 255):
-        problems["bundle_id"] = ["must be an app bundle id"]
-    if problems:
+    environment = check_environment(environment, "environment", problems) if environment is not None else None
+    bundle_id = check_bundle_id(bundle_id, "bundle_id", problems)
+    if problems or token is None:
         raise ValidationFailed(details=problems)
     device = None
     if device_id is not None:
@@ -107,7 +103,9 @@ async def register_token(
             raise NotFound("Device not found.")
     if notification_id == PUSH_TO_START:
         activity = None
-        slot = f"start:{user_id}:{device_id or token.lower()}"
+        # A phone's push-to-start token: one row per token (its newest registration owns
+        # it), or per device when the device is named (the token rotates).
+        slot = f"start:{device_id}" if device_id else f"start-token:{token}"
     else:
         activity = await Notification.get_or_none(id=notification_id, organization_id=principal.org_id, user_id=user_id)
         if activity is None or activity.kind != "liveactivity":
@@ -123,7 +121,7 @@ async def register_token(
             row = LiveActivityToken(id=new_id("live_activity_token"), slot=slot, created_at=now)
         row.organization_id, row.user_id, row.device_id = principal.org_id, user_id, device_id
         row.notification_id = activity.id if activity is not None else None
-        row.token = token.lower()
+        row.token = token
         row.environment = environment or (device.environment if device is not None else "production")
         row.bundle_id = bundle_id or (device.bundle_id if device is not None else None)
         row.updated_at = now
@@ -155,9 +153,7 @@ async def update(
     event = "update" if event is None else event
     if event not in EVENTS:
         problems["event"] = ['must be "update" or "end"']
-    priority = "normal" if priority is None else priority
-    if priority not in PRIORITIES:
-        problems["priority"] = [f"must be one of {', '.join(PRIORITIES)}"]
+    priority = check_priority(priority, "priority", problems)
     if dismissal_date is not None:
         if event != "end":
             problems["dismissal_date"] = ['is only allowed with event "end"']
@@ -192,7 +188,7 @@ async def update(
             ).update(activity_timestamp=timestamp, activity_state=state, **({"ended_at": now} if event == "end" else {}))
             if count:
                 tokens = await LiveActivityToken.filter(notification_id=activity.id).order_by("created_at")
-                await write(token_rows(Sent(activity.id, activity.organization_id, activity.kind), tokens, compact(payload), apns_headers(str(priority), "liveactivity"), now))
+                await write(token_rows(Sent(activity.id, activity.organization_id, activity.kind), tokens, compact(payload), apns_headers(priority, "liveactivity"), now))
                 return len(tokens)
         await activity.refresh_from_db()
     raise Conflict("This Live Activity is being updated by another request; try again.", code="update_conflict")
@@ -203,7 +199,9 @@ async def update(
 
 async def _resolve(ids: list[str]) -> dict[str, outbox.Recipient]:
     return {
-        t.id: outbox.Recipient(target=json.dumps({"token": t.token, "environment": t.environment, "bundle_id": t.bundle_id}))
+        t.id: outbox.Recipient(
+            target=json.dumps({"token": t.token, "environment": t.environment, "bundle_id": t.bundle_id}), record_target=False
+        )
         for t in await LiveActivityToken.filter(id__in=ids)
     }
 

@@ -17,12 +17,13 @@ from ..kernel.auth import Principal, require_scope
 from ..kernel.errors import AuthenticationRequired, Conflict, Forbidden, NotFound, ValidationFailed
 from ..kernel.ids import new_id, new_secret
 from ..models.core import Membership, User
-from ..models.push import Device
+from ..models.push import Device, LiveActivityToken
 from ..kernel.plans import enforce_limit
 from ..kernel.hashing import hash_password, hash_token, verify_password
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
 from . import mail
+from .push_devices import forget_device
 from .validation import check_password, normalize_email
 
 __all__ = ["list_members", "invite_member", "accept_invite", "remove_member", "get_member"]
@@ -142,5 +143,9 @@ async def remove_member(principal: Principal, member_id: str) -> None:
         raise Forbidden("Only admins can remove admins.")
     async with atomic():
         await membership.delete()
-        # Their phones and browsers stop getting this organization's pushes.
-        await Device.filter(organization_id=membership.organization_id, user_id=membership.user_id).delete()  # type: ignore[attr-defined]
+        # Their phones and browsers stop getting this organization's pushes and activities.
+        mine = {"organization_id": membership.organization_id, "user_id": membership.user_id}  # type: ignore[attr-defined]
+        for device_id in await Device.filter(**mine).values_list("id", flat=True):
+            await forget_device(str(device_id), "cancelled: the member was removed")
+        await Device.filter(**mine).delete()
+        await LiveActivityToken.filter(**mine).delete()

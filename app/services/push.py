@@ -22,26 +22,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from tortoise import connections
-
 from .. import outbox
 from ..kernel.auth import Principal, require_scope
 from ..kernel.db import fetch_dicts, insert_sql, placeholders, unindexed
 from ..kernel.errors import NotFound, ValidationFailed
 from ..kernel.ids import new_id
 from ..kernel.recurring import Recurring
-from ..kernel.timefmt import utcnow
+from ..kernel.timefmt import iso, utcnow
 from ..kernel.transactions import atomic
-from ..models.chat import Interaction, Message
+from ..models.chat import Interaction, Message, OutboxItem
 from ..models.push import Notification
 from . import action_tokens, live_activities, push_devices
 from .push_queue import Bodies, Sent, apns_headers, device_rows, devices_of, settings, token_rows, web_headers, write
 from .push_payloads import (
     APPROVAL_CATEGORY,
     CHOICE_CATEGORY,
-    PRIORITIES,
     apns_alert,
     apns_live,
+    check_priority,
     check_sizes,
     compact,
     web_alert,
@@ -55,6 +53,8 @@ __all__ = [
     "SendResult",
     "BulkResult",
     "DeviceDelivery",
+    "summary",
+    "STATUSES",
     "send",
     "send_bulk",
     "get_notification",
@@ -93,9 +93,7 @@ def check_content(
             problems[name] = ["is required and must be a non-empty string"]
         elif len(value) > limit:
             problems[name] = [f"must be at most {limit} characters"]
-    priority = "normal" if priority is None else priority
-    if priority not in PRIORITIES:
-        problems["priority"] = [f"must be one of {', '.join(PRIORITIES)}"]
+    priority = check_priority(priority, "priority", problems)
     if sound is not None and (not isinstance(sound, str) or not sound or len(sound) > 255):
         problems["sound"] = ["must be a sound name of 1 to 255 characters"]
     if badge is not None and (isinstance(badge, bool) or not isinstance(badge, int) or not 0 <= badge <= 99999):
@@ -104,7 +102,7 @@ def check_content(
         problems["data"] = ["must be an object"]
     if problems:
         raise ValidationFailed(details=problems)
-    return Content(str(title), str(body), str(priority), sound, badge, data or None)
+    return Content(str(title), str(body), priority, sound, badge, data or None)
 
 
 def _alert_payloads(notification_id: str, content: Content) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -129,16 +127,28 @@ def _attempted(ids: list[str]) -> None:
 outbox.on_attempted(_attempted)
 
 
-async def _wait_for_attempts(ids: list[str], timeout: float) -> None:
-    """Until each item's first attempt is recorded (by this process's worker), or ``timeout``."""
+_UNATTEMPTED_SQL = (
+    "SELECT COUNT(*) AS n FROM outbox o WHERE o.group_id = ? AND o.status IN ('pending', 'delivering') "
+    "AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = o.id)"
+)
+_POLL_SECONDS = 0.25
+
+
+async def _wait_for_attempts(group_id: str, ids: list[str], timeout: float) -> None:
+    """Until each item has had its first attempt (or was cancelled), or ``timeout``. This
+    process's worker wakes the wait at once; another process's work (several gateways share
+    the outbox) is seen by reading the rows every quarter second."""
     loop = asyncio.get_running_loop()
-    futures = []
-    for item_id in ids:
-        future = _attempts.setdefault(item_id, loop.create_future())
-        futures.append(future)
+    futures = [_attempts.setdefault(item_id, loop.create_future()) for item_id in ids]
+    deadline = loop.time() + timeout
     try:
-        if futures and timeout > 0:
-            await asyncio.wait(futures, timeout=timeout)
+        while futures and (left := deadline - loop.time()) > 0:
+            _, pending = await asyncio.wait(futures, timeout=min(left, _POLL_SECONDS))
+            if not pending:
+                return
+            futures = list(pending)
+            if not (await fetch_dicts(_UNATTEMPTED_SQL, [group_id]))[0]["n"]:
+                return
     finally:
         for item_id in ids:
             _attempts.pop(item_id, None)
@@ -201,9 +211,11 @@ async def send(principal: Principal, *, email: Any, content: Content) -> SendRes
             devices = (await devices_of({(principal.org_id, user_id)})).get((principal.org_id, user_id), [])
             items = device_rows(_sent(notification), devices, bodies, now)
             await write(items)
-    await _wait_for_attempts([i["id"] for i in items if i["status"] == "pending"], settings().push_send_wait_seconds)
-    counts = await _counts(notification.id)
-    return SendResult(notification.id, spelled, counts["sent"], counts["failed"] + counts["token_removed"], counts["queued"])
+    pending = [i["id"] for i in items if i["status"] == "pending"]
+    await _wait_for_attempts(notification.id, pending, settings().push_send_wait_seconds)
+    counts = summary(await _deliveries(notification.id))
+    failed = counts["failed"] + counts["token_removed"] + counts["cancelled"]
+    return SendResult(notification.id, spelled, counts["sent"], failed, counts["queued"])
 
 
 async def _start_activity(notification: Notification, state: Any, content: Content, now: datetime) -> list[dict[str, Any]]:
@@ -238,7 +250,8 @@ class BulkResult:
     email: str
     notification_id: str | None = None
     total_devices: int = 0
-    error: str | None = None
+    error: str | None = None  # a code, with its message
+    message: str | None = None
 
 
 def _recipients(value: Any) -> list[tuple[str, str]]:
@@ -269,27 +282,13 @@ async def send_bulk(principal: Principal, *, recipients: Any, content: Content) 
     if content.data and "workflow_state" in content.data:
         raise ValidationFailed(details={"data.workflow_state": ["Live Activities start with POST /api/push/send, one person at a time"]})
     check_sizes(*_alert_payloads(new_id("notification"), content))
-    conn = connections.get("default")
-    dialect = conn.capabilities.dialect
-    keys = [key for _, key in wanted]
-    marks = ", ".join("?" for _ in keys)
-    members = await conn.execute_query_dict(
-        placeholders(
-            dialect,
-            "SELECT u.id AS user_id, u.email, u.email_key, (SELECT COUNT(*) FROM push_devices d "
-            "WHERE d.organization_id = m.organization_id AND d.user_id = u.id) AS devices "
-            f"FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ? AND m.status = 'active' "
-            f"AND u.email_key IN ({marks})",
-        ),
-        [principal.org_id, *keys],
-    )
-    by_key = {row["email_key"]: row for row in members}
+    by_key = await push_devices.active_members(principal.org_id, [key for _, key in wanted])
     now = utcnow()
     results, rows = [], []
     for email, key in wanted:
         member = by_key.get(key)
         if member is None:
-            results.append(BulkResult(email, error="not_found"))
+            results.append(BulkResult(email, error="not_found", message=push_devices.NO_MEMBER))
             continue
         notification = _notification(principal, member["user_id"], member["email"], "alert", content, now)
         notification.fanout = "pending"
@@ -298,7 +297,7 @@ async def send_bulk(principal: Principal, *, recipients: Any, content: Content) 
     if rows:
         async with atomic() as tx:
             sql, _ = insert_sql("push_notifications", rows[0])
-            await tx.execute_many(placeholders(dialect, sql), [list(r.values()) for r in rows])
+            await tx.execute_many(placeholders(tx.capabilities.dialect, sql), [list(r.values()) for r in rows])
         Fanout.nudge()
     return results
 
@@ -362,50 +361,66 @@ class Fanout(Recurring):
 @dataclass(frozen=True)
 class DeviceDelivery:
     delivery_id: str
-    device_id: str | None
     channel: str
     status: str  # queued | sent | failed | token_removed | cancelled
     attempts: int
     reason: str | None
     status_code: int | None
-    updated_at: Any
+    updated_at: datetime
+    device_id: str | None = None
+    live_activity_token_id: str | None = None
 
 
 _STATUS = {"pending": "queued", "delivering": "queued", "succeeded": "sent", "failed": "failed", "cancelled": "cancelled"}
+STATUSES = ("queued", "sent", "failed", "token_removed", "cancelled")
+_DELIVERIES_SQL = (
+    "SELECT o.id, o.channel, o.status, o.secret_ref, o.attempts, o.last_error, o.last_status_code, o.updated_at, "
+    "EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = o.id AND a.outcome = 'gone') AS gone "
+    "FROM outbox o WHERE o.group_id = ? ORDER BY o.created_at, o.id"
+)
+_UPDATED_AT = OutboxItem._meta.fields_map["updated_at"]
+
+
+async def _still_there(refs: list[str]) -> set[str]:
+    """Which ``device:<id>`` / ``latoken:<id>`` refs still have their row."""
+    out: set[str] = set()
+    for kind, table in (("device", "push_devices"), ("latoken", "live_activity_tokens")):
+        ids = [ref.partition(":")[2] for ref in refs if ref.startswith(kind + ":")]
+        if ids:
+            rows = await fetch_dicts(f"SELECT id FROM {table} WHERE id IN ({', '.join('?' for _ in ids)})", ids)
+            out |= {f"{kind}:{row['id']}" for row in rows}
+    return out
 
 
 async def _deliveries(notification_id: str) -> list[DeviceDelivery]:
-    conn = connections.get("default")
-    rows = await conn.execute_query_dict(
-        placeholders(
-            conn.capabilities.dialect,
-            "SELECT o.id, o.channel, o.status, o.secret_ref, o.attempts, o.last_error, o.last_status_code, o.updated_at, "
-            "EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = o.id AND a.outcome = 'gone') AS gone "
-            "FROM outbox o WHERE o.group_id = ? ORDER BY o.created_at, o.id",
-        ),
-        [notification_id],
-    )
     out = []
+    rows = await fetch_dicts(_DELIVERIES_SQL, [notification_id])
+    kept = await _still_there([r["secret_ref"] for r in rows if r["gone"] and r["secret_ref"]])
     for r in rows:
-        status = "token_removed" if r["status"] == "failed" and r["gone"] else _STATUS.get(r["status"], r["status"])
+        kind, _, ref = (r["secret_ref"] or "").partition(":")
+        status = _STATUS.get(r["status"], r["status"])
+        if status == "failed" and r["gone"]:
+            # Reported dead: removed, unless a newer registration kept it (then: failed).
+            status = "failed" if r["secret_ref"] in kept else "token_removed"
         out.append(
             DeviceDelivery(
                 delivery_id=r["id"],
-                device_id=(r["secret_ref"] or "").partition(":")[2] or None,
                 channel=r["channel"],
                 status=status,
                 attempts=int(r["attempts"]),
                 reason=r["last_error"] if status != "sent" else None,
                 status_code=r["last_status_code"],
-                updated_at=r["updated_at"],
+                updated_at=_UPDATED_AT.to_python_value(r["updated_at"]),
+                device_id=ref if kind == "device" else None,
+                live_activity_token_id=ref if kind == "latoken" else None,
             )
         )
     return out
 
 
-async def _counts(notification_id: str) -> dict[str, int]:
-    counts = dict.fromkeys(("queued", "sent", "failed", "token_removed", "cancelled"), 0)
-    for d in await _deliveries(notification_id):
+def summary(deliveries: list[DeviceDelivery]) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for d in deliveries:
         counts[d.status] += 1
     return counts
 
@@ -442,7 +457,8 @@ def _clip(text: str, limit: int) -> str:
 async def notify_interactive(target: Target, message: Message, interaction: Interaction, elements: list[dict[str, Any]]) -> None:
     """Push an approval (boolean) or a choice (buttons) to the conversation's owner, with a
     one-time token that answers this message and nothing else. Inside the caller's
-    transaction; nothing when the owner has no devices."""
+    transaction; nothing when the owner has no devices. The push lives no longer than its
+    token: a phone that comes online after that gets nothing it could not use."""
     action = next((e for e in elements if e.get("type") in ("boolean", "buttons")), None)
     if action is None:
         return
@@ -454,36 +470,47 @@ async def notify_interactive(target: Target, message: Message, interaction: Inte
     expires_at = now + timedelta(seconds=settings().action_token_ttl_seconds)
     if interaction.expires_at is not None:
         expires_at = min(expires_at, interaction.expires_at)
+    ttl = max(1, int((expires_at - now).total_seconds()))
     header = next((e.get("text") for e in elements if e.get("type") == "header" and e.get("text")), None)
     title = _clip(str(header or ("Approval requested" if action["type"] == "boolean" else "Choose an option")), 120)
-    content = Content(title, _clip(message.content, 500), "high")
     notification = Notification(
-        id=new_id("notification"), organization_id=organization_id, user_id=owner_id, email=target.owner_email, kind="approval",
-        title=content.title, body=content.body, priority="high", message_id=message.id, created_at=now,
+        id=new_id("notification"), organization_id=organization_id, user_id=owner_id, email=target.owner_email,
+        kind="approval", title=title, body=_clip(message.content, 500), priority="high", message_id=message.id,
+        created_at=now,
     )
-    token = await action_tokens.issue(
-        organization_id=organization_id, user_id=owner_id, message_id=message.id, expires_at=expires_at
-    )
-    options = _options(action)
-    reply = {
-        "message_id": message.id,
-        "conversation_id": target.conversation_id,
-        "token": token,
-        "respond_url": f"/api/v1/messages/{message.id}/respond",
-        "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
-        "options": options,
-    }
     category = APPROVAL_CATEGORY if action["type"] == "boolean" else CHOICE_CATEGORY
-    apns = apns_alert(notification.id, title=content.title, body=content.body, priority="high", category=category,
-                      extra={"action": reply})
-    web = web_alert(notification.id, title=content.title, body=content.body, priority="high",
-                    actions=[{"action": o["id"], "title": o["title"]} for o in options], extra={"action": reply})
-    try:
-        check_sizes(apns, web)
-    except ValidationFailed:
-        log.warning("push: the approval push for %s is too large; not sent", message.id)
-        return
-    await notification.save(force_create=True)
-    bodies = Bodies(compact(apns), compact(web), apns_headers("high"), web_headers("high"), sealed=True)
-    await write(device_rows(_sent(notification), devices, bodies, now))
 
+    def payloads(token: str, body: str, options: list[dict[str, Any]] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        reply = {
+            "message_id": message.id,
+            "conversation_id": target.conversation_id,
+            "token": token,
+            "respond_url": f"/api/v1/messages/{message.id}/respond",
+            "expires_at": iso(expires_at),
+            "options": options or [],
+        }
+        actions = [{"action": o["id"], "title": o["title"]} for o in options or []]
+        return (
+            apns_alert(notification.id, title=title, body=body, priority="high", category=category, extra={"action": reply}),
+            web_alert(notification.id, title=title, body=body, priority="high", actions=actions, extra={"action": reply}),
+        )
+
+    # Sized with a stand-in of the token's length; a message too long for a push loses its
+    # text, then its options (the app still opens it), rather than the push.
+    stand_in = "act_" + "x" * action_tokens.TOKEN_LENGTH
+    options = _options(action)
+    for body, shown in ((notification.body, options), (_clip(message.content, 100), options), (_clip(message.content, 100), None)):
+        try:
+            check_sizes(*payloads(stand_in, body, shown))
+            break
+        except ValidationFailed:
+            continue
+    else:
+        log.warning("push: the approval push for %s does not fit in a push; not sent", message.id)
+        return
+    notification.body = body
+    token = await action_tokens.issue(organization_id=organization_id, user_id=owner_id, message_id=message.id, expires_at=expires_at)
+    apns, web = payloads(token, body, shown)
+    await notification.save(force_create=True)
+    bodies = Bodies(compact(apns), compact(web), apns_headers("high", ttl=ttl), web_headers("high", ttl=ttl), sealed=True)
+    await write(device_rows(_sent(notification), devices, bodies, now))

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+
 from channels.base import DeliveryResult
 
 from .. import outbox
@@ -28,8 +30,8 @@ from ..kernel.errors import Forbidden, NotFound, ValidationFailed
 from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
-from ..models.core import Membership
-from ..models.push import ENVIRONMENTS, Device
+from ..models.chat import OutboxItem
+from ..models.push import ENVIRONMENTS, Device, LiveActivityToken
 from .push_queue import forget_dead
 from .validation import check_outbound_url, normalize_email
 
@@ -40,6 +42,13 @@ __all__ = [
     "delete_device",
     "list_for_email",
     "member_by_email",
+    "active_members",
+    "NO_MEMBER",
+    "check_apns_token",
+    "check_bundle_id",
+    "check_environment",
+    "person_id",
+    "forget_device",
     "vapid_public_key",
     "token_hint",
     "sealed_owner",
@@ -61,6 +70,34 @@ def _b64url(value: Any) -> bytes | None:
         return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
         return None
+
+
+def check_apns_token(value: Any, field: str, problems: dict[str, list[str]]) -> str | None:
+    """An APNs token (device, push-to-start or activity update token): hex, lower-cased."""
+    if not isinstance(value, str) or not _HEX.match(value) or not 64 <= len(value) <= 200 or len(value) % 2:
+        problems[field] = ["must be an APNs token in hex (64 to 200 hex digits)"]
+        return None
+    return value.lower()
+
+
+def check_bundle_id(value: Any, field: str, problems: dict[str, list[str]]) -> str | None:
+    if value is not None and (not isinstance(value, str) or not _BUNDLE.match(value)):
+        problems[field] = ["must be an app bundle id such as com.example.app"]
+        return None
+    return value
+
+
+def check_environment(value: Any, field: str, problems: dict[str, list[str]]) -> str:
+    if value is not None and value not in ENVIRONMENTS:
+        problems[field] = ['must be "production" or "sandbox"']
+    return str(value or "production")
+
+
+def person_id(principal: Principal, what: str = "Devices are registered") -> str:
+    """The caller's user id: devices and their tokens are a person's, with a session token."""
+    if principal.kind != "session" or principal.user is None:
+        raise Forbidden(f"{what} by a person, with a session token.")
+    return str(principal.user.id)
 
 
 @dataclass(frozen=True)
@@ -91,18 +128,12 @@ async def _check(body: DeviceInput, *, allow_private: bool) -> _Checked:
         problems["name"] = ["must be a string of at most 200 characters"]
     name = name.strip() or None if isinstance(name, str) else None
     if body.platform == "ios":
-        token = body.token
-        if not isinstance(token, str) or not _HEX.match(token) or not 64 <= len(token) <= 200 or len(token) % 2:
-            problems["token"] = ["must be the APNs device token in hex (64 to 200 hex digits)"]
-        environment = body.environment if body.environment is not None else "production"
-        if environment not in ENVIRONMENTS:
-            problems["environment"] = ['must be "production" or "sandbox"']
-        bundle_id = body.bundle_id
-        if bundle_id is not None and (not isinstance(bundle_id, str) or not _BUNDLE.match(bundle_id)):
-            problems["bundle_id"] = ["must be an app bundle id such as com.example.app"]
+        token = check_apns_token(body.token, "token", problems)
+        environment = check_environment(body.environment, "environment", problems)
+        bundle_id = check_bundle_id(body.bundle_id, "bundle_id", problems)
         if problems:
             raise ValidationFailed(details=problems)
-        return _Checked("ios", str(token).lower(), None, None, bundle_id, str(environment), name)
+        return _Checked("ios", str(token), None, None, bundle_id, environment, name)
     if body.platform == "web":
         sub = body.subscription
         if not isinstance(sub, dict):
@@ -133,25 +164,33 @@ def _token_key(platform: str, token: str) -> str:
     return hashlib.sha256(f"{platform}:{token}".encode()).hexdigest()
 
 
-def _person(principal: Principal) -> str:
-    if principal.kind != "session" or principal.user is None:
-        raise Forbidden("Devices are registered by a person, with a session token.")
-    return str(principal.user.id)
-
-
 async def register_device(principal: Principal, body: DeviceInput, *, settings: Settings) -> tuple[Device, bool]:
     """(the device, whether it is new). Registering a known token or endpoint again moves it to
     this person and refreshes it."""
-    user_id = _person(principal)
+    user_id = person_id(principal)
     checked = await _check(body, allow_private=settings.allow_private_webhooks)
     key = _token_key(checked.platform, checked.token)
+    for attempt in (1, 2):
+        try:
+            return await _save(principal.org_id, user_id, key, checked)
+        except IntegrityError:
+            if attempt == 2:  # two first registrations of one token raced: the other row won
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _save(organization_id: str, user_id: str, key: str, checked: _Checked) -> tuple[Device, bool]:
     now = utcnow()
     async with atomic():
         device = await Device.filter(token_key=key).select_for_update().first()
         created = device is None
         if device is None:
             device = Device(id=new_id("device"), token_key=key, created_at=now)
-        device.organization_id, device.user_id = principal.org_id, user_id
+        elif (device.organization_id, device.user_id) != (organization_id, user_id):
+            # The phone or browser changed hands: what was queued for the previous owner (an
+            # approval's one-time token, say) and their Live Activities stay theirs.
+            await forget_device(device.id, "cancelled: the device was registered by someone else")
+        device.organization_id, device.user_id = organization_id, user_id
         device.platform, device.token, device.p256dh = checked.platform, checked.token, checked.p256dh
         device.auth = crypto.encrypt(checked.auth, sealed_owner(device.id)) if checked.auth else None
         device.bundle_id, device.environment, device.updated_at = checked.bundle_id, checked.environment, now
@@ -161,8 +200,16 @@ async def register_device(principal: Principal, body: DeviceInput, *, settings: 
     return device, created
 
 
+async def forget_device(device_id: str, reason: str) -> None:
+    """Cancel the device's queued pushes and drop its Live Activity tokens (in the caller's
+    transaction)."""
+    queued = await OutboxItem.filter(secret_ref=f"device:{device_id}", status__in=("pending", "delivering")).values_list("id", flat=True)
+    await outbox.cancel([str(i) for i in queued], reason)
+    await LiveActivityToken.filter(device_id=device_id).delete()
+
+
 async def list_own(principal: Principal) -> list[Device]:
-    user_id = _person(principal)
+    user_id = person_id(principal)
     return await Device.filter(organization_id=principal.org_id, user_id=user_id).order_by("created_at")
 
 
@@ -170,21 +217,37 @@ async def delete_device(principal: Principal, device_id: str) -> None:
     """A person removes their own device; an admin any device of the organization."""
     query = Device.filter(id=device_id, organization_id=principal.org_id)
     if not principal.is_admin:
-        query = query.filter(user_id=_person(principal))
-    if not await query.delete():
-        raise NotFound("Device not found.")
+        query = query.filter(user_id=person_id(principal))
+    async with atomic():
+        if not await query.delete():
+            raise NotFound("Device not found.")
+        await forget_device(device_id, "cancelled: the device was deleted")
+
+
+async def active_members(organization_id: str, email_keys: list[str]) -> dict[str, dict[str, Any]]:
+    """email key -> {user_id, email, devices (how many)} of the organization's active members."""
+    if not email_keys:
+        return {}
+    rows = await fetch_dicts(
+        "SELECT u.id AS user_id, u.email, u.email_key, (SELECT COUNT(*) FROM push_devices d "
+        "WHERE d.organization_id = m.organization_id AND d.user_id = u.id) AS devices "
+        "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ? AND m.status = 'active' "
+        f"AND u.email_key IN ({', '.join('?' for _ in email_keys)})",
+        [organization_id, *email_keys],
+    )
+    return {row["email_key"]: row for row in rows}
+
+
+NO_MEMBER = "No member of this organization has this email address."
 
 
 async def member_by_email(principal: Principal, email: str) -> tuple[str, str]:
     """(user id, email as the account spells it) of an active member, else 404."""
     _, key = normalize_email(email)
-    rows = await Membership.filter(
-        organization_id=principal.org_id, status="active", user__email_key=key
-    ).values_list("user_id", "user__email")
-    if not rows:
-        raise NotFound("No member of this organization has this email address.")
-    user_id, spelled = rows[0]
-    return str(user_id), str(spelled)
+    member = (await active_members(principal.org_id, [key])).get(key)
+    if member is None:
+        raise NotFound(NO_MEMBER)
+    return str(member["user_id"]), str(member["email"])
 
 
 async def list_for_email(principal: Principal, email: str) -> tuple[str, list[Device]]:
@@ -231,7 +294,7 @@ async def _resolve(ids: list[str]) -> dict[str, outbox.Recipient]:
         except crypto.CryptoError:
             out[row["id"]] = outbox.Recipient(error="subscription secret cannot be decrypted (check SWITCHBOARD_SECRET_KEY)")
             continue
-        out[row["id"]] = outbox.Recipient(target=target, secrets=secrets)
+        out[row["id"]] = outbox.Recipient(target=target, secrets=secrets, record_target=False)
     return out
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "web_alert",
     "apns_live",
     "check_sizes",
+    "check_priority",
     "compact",
 ]
 
@@ -55,6 +56,16 @@ WEB_MAX_PAYLOAD_BYTES = 3993
 STALE_AFTER_SECONDS = 120  # a Live Activity not updated for this long shows as stale
 APPROVAL_CATEGORY = "SWITCHBOARD_APPROVAL"
 CHOICE_CATEGORY = "SWITCHBOARD_CHOICE"
+
+
+def check_priority(value: Any, field: str, problems: dict[str, list[str]]) -> str:
+    """A contract priority name (default ``normal``); any other value is a problem of ``field``."""
+    if value is None:
+        return "normal"
+    if not isinstance(value, str) or value not in PRIORITIES:
+        problems[field] = [f"must be one of {', '.join(PRIORITIES)}"]
+        return "normal"
+    return value
 
 
 def compact(payload: Mapping[str, Any]) -> str:

@@ -45,13 +45,15 @@ def settings() -> Settings:
     return _settings
 
 
-def apns_headers(priority: str, push_type: str = "alert") -> dict[str, str]:
-    expires = int(utcnow().timestamp()) + _settings.push_ttl_seconds
+def apns_headers(priority: str, push_type: str = "alert", *, ttl: int | None = None) -> dict[str, str]:
+    """``ttl``: seconds APNs keeps it for an offline device (at most ``push_ttl_seconds``)."""
+    expires = int(utcnow().timestamp()) + min(ttl or _settings.push_ttl_seconds, _settings.push_ttl_seconds)
     return {"apns-push-type": push_type, "apns-priority": str(PRIORITIES[priority].apns), "apns-expiration": str(expires)}
 
 
-def web_headers(priority: str) -> dict[str, str]:
-    return {"TTL": str(_settings.push_ttl_seconds), "Urgency": PRIORITIES[priority].urgency}
+def web_headers(priority: str, *, ttl: int | None = None) -> dict[str, str]:
+    ttl = min(ttl or _settings.push_ttl_seconds, _settings.push_ttl_seconds)
+    return {"TTL": str(ttl), "Urgency": PRIORITIES[priority].urgency}
 
 
 @dataclass
@@ -148,7 +150,7 @@ async def forget_dead(table: str, prefix: str, item: dict[str, Any]) -> None:
     if kind != prefix:
         return
     try:
-        sent = json.loads(item["target"])
+        sent = json.loads(item.get("sent_to") or "")  # the token the push service refused
         token = sent.get("token") or sent.get("endpoint")
     except (ValueError, TypeError, AttributeError):
         return

@@ -146,3 +146,31 @@ async def test_no_devices_no_push_and_forms_are_not_pushed(client: Any, orgs: Or
     b_session = await login(client, orgs.b.owner_email, orgs.b.owner_password)
     r = await answer(client, push.payload["action"]["message_id"], b_session, {"approved": True})
     assert r.status_code == 404
+
+
+async def test_an_approval_push_lives_no_longer_than_its_token(client: Any, orgs: Orgs, fakes: Fakes, callbacks: WebhookReceiver) -> None:
+    import time
+
+    session = await owner_session(client, orgs)
+    await register_ios(client, session)
+    await register_web(client, session, fakes.web.subscribe())
+    from datetime import timedelta
+
+    from app.kernel.timefmt import iso, utcnow
+
+    await ask(client, orgs, callbacks, APPROVAL, expires_at=iso(utcnow() + timedelta(days=30)))
+    [push] = await fakes.apns.wait_for(1)
+    [web] = await fakes.web.wait_for(1)
+    assert int(push.headers["apns-expiration"]) <= time.time() + 3600 + 5  # the token's hour, not the push TTL's day
+    assert web.ttl is not None and 3500 <= web.ttl <= 3600
+
+
+async def test_a_message_too_long_for_a_push_still_reaches_the_phone(client: Any, orgs: Orgs, fakes: Fakes, callbacks: WebhookReceiver) -> None:
+    session = await owner_session(client, orgs)
+    await register_ios(client, session)
+    options = [{"label": f"{i}" + "L" * 190, "value": f"{i}" + "v" * 190} for i in range(10)]
+    message = await ask(client, orgs, callbacks, [{"type": "text", "text": "x" * 2500}, {"type": "buttons", "options": options}])
+    [push] = await fakes.apns.wait_for(1)
+    assert push.payload["action"]["options"] == [] and len(push.payload["aps"]["alert"]["body"]) <= 100
+    token = push.payload["action"]["token"]
+    assert (await answer(client, message["id"], token, {"selection": options[3]["value"]})).status_code == 200

@@ -152,3 +152,30 @@ async def test_activities_belong_to_their_organization(client: Any, orgs: Orgs, 
     assert r.status_code == 404
     assert (await register_token(client, session, "ntf_doesnotexist", ios_token())).status_code == 404
     assert (await register_token(client, session, "push_to_start", "not-hex")).status_code == 422
+
+
+async def test_live_activity_tokens_are_checked_like_device_tokens(client: Any, orgs: Orgs, fakes: Fakes) -> None:
+    session = await owner_session(client, orgs)
+    r = await register_token(client, session, "push_to_start", ios_token(), bundle_id="com.x y\r\nx-evil: 1")
+    assert r.status_code == 422 and "bundle_id" in (await r.get_json())["error"]["details"]
+    r = await register_token(client, session, "push_to_start", ios_token(), environment="staging")
+    assert r.status_code == 422
+    r = await client.post("/api/v1/push/live-activity/tokens", json={"notification_id": "push_to_start", "token": ios_token()},
+                          headers=orgs.a.headers)
+    assert r.status_code == 403  # a person's, with a session token
+
+
+async def test_push_to_start_tokens_follow_their_newest_owner(client: Any, orgs: Orgs, fakes: Fakes) -> None:
+    from tests.conftest import add_member
+
+    owner = await owner_session(client, orgs)
+    member_id, member = await add_member(client, orgs.a, "kai@acme.example")
+    token = ios_token()
+    assert (await register_token(client, owner, "push_to_start", token)).status_code == 201
+    assert (await register_token(client, member, "push_to_start", token)).status_code == 200
+    [row] = await LiveActivityToken.all()
+    assert row.user_id == member_id
+    r = await send(client, orgs, data={"workflow_state": STATE})  # the owner's activity: no phone now
+    assert (await r.get_json())["total_devices"] == 0
+    assert (await client.delete(f"/api/v1/organization/members/{member_id}", headers=orgs.a.headers)).status_code == 200
+    assert await LiveActivityToken.all().count() == 0

@@ -34,22 +34,16 @@ def device_json(d: Device) -> dict[str, Any]:
 
 
 def delivery_json(d: DeviceDelivery) -> dict[str, Any]:
-    return {
-        "delivery_id": d.delivery_id,
-        "device_id": d.device_id,
-        "channel": d.channel,
-        "status": d.status,
-        "attempts": d.attempts,
-        "reason": d.reason,
-        "status_code": d.status_code,
-        "updated_at": iso(d.updated_at) if not isinstance(d.updated_at, str) else d.updated_at,
-    }
+    out: dict[str, Any] = {"delivery_id": d.delivery_id, "channel": d.channel}
+    if d.live_activity_token_id:
+        out["live_activity_token_id"] = d.live_activity_token_id
+    else:
+        out["device_id"] = d.device_id
+    out.update(status=d.status, attempts=d.attempts, reason=d.reason, status_code=d.status_code, updated_at=iso(d.updated_at))
+    return out
 
 
 def notification_json(n: Notification, deliveries: list[DeviceDelivery]) -> dict[str, Any]:
-    summary = dict.fromkeys(("queued", "sent", "failed", "token_removed", "cancelled"), 0)
-    for d in deliveries:
-        summary[d.status] = summary.get(d.status, 0) + 1
     out: dict[str, Any] = {
         "id": n.id,
         "kind": n.kind,
@@ -61,7 +55,7 @@ def notification_json(n: Notification, deliveries: list[DeviceDelivery]) -> dict
         "status": "pending" if n.fanout == "pending" else "queued",
         "created_at": iso(n.created_at),
         "total_devices": len(deliveries),
-        "summary": summary,
+        "summary": push.summary(deliveries),
         "devices": [delivery_json(d) for d in deliveries],
     }
     if n.message_id:
@@ -164,7 +158,7 @@ async def send_bulk() -> dict[str, Any]:
             {"email": r.email, "success": True, "notification_id": r.notification_id, "status": "queued",
              "total_devices": r.total_devices}
             if r.error is None
-            else {"email": r.email, "success": False, "error": {"code": r.error, "message": "No member of this organization has this email address."}}
+            else {"email": r.email, "success": False, "error": {"code": r.error, "message": r.message}}
             for r in results
         ],
     }
