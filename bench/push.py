@@ -98,6 +98,19 @@ async def enqueue_times(data_dir: Path) -> dict[str, float]:
     return {group: datetime.fromisoformat(created).timestamp() for group, created in rows}
 
 
+def fanout_span(data_dir: Path, since: float) -> tuple[float, float]:
+    """(first, last) time the bulk send's device deliveries were written (after ``since``)."""
+    import sqlite3
+
+    db = sqlite3.connect(data_dir / "switchboard.db")
+    try:
+        rows = db.execute("SELECT created_at FROM outbox WHERE kind = 'push'").fetchall()
+    finally:
+        db.close()
+    times = [t for (created,) in rows if (t := datetime.fromisoformat(created).timestamp()) >= since]
+    return min(times), max(times)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -174,6 +187,8 @@ async def main() -> None:
         load = os.getloadavg()[0]
         print(json.dumps({"recipients": args.recipients, "devices": queued, "load_average": round(load, 2)}))
         print(f"bulk call answered in {(answered - started) * 1000:.0f} ms ({len(body['results'])} recipients, {queued} devices)")
+        first, last = fanout_span(server.data_dir, started)
+        print(f"fan-out: device deliveries written from {(first - started) * 1000:.0f} to {(last - started) * 1000:.0f} ms after the call")
         print(f"APNs:     {len(apns.received)} pushes in {apns_span:.2f} s = {len(apns.received) / apns_span:,.0f} pushes/s; "
               f"enqueue -> received p50 {percentile(lat_apns, 50):.0f} ms, p99 {percentile(lat_apns, 99):.0f} ms")
         print(f"Web Push: {len(web.received)} pushes in {web_span:.2f} s = {len(web.received) / web_span:,.0f} pushes/s; "
