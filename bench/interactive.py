@@ -62,7 +62,7 @@ async def bench(server: Any, receiver: WebhookReceiver, callbacks: Counter[str],
     status, body = await setup.json("GET", "/api/v1/organization/callback-secret", key)
     assert status == 200, body
     receiver.secrets.append(body["callback_secret"])
-    status, body = await setup.json("POST", "/api/v1/agents", key, {"name": "Approvals", "protocol": "custom"})
+    status, body = await setup.json("POST", "/api/v1/agents", key, {"name": "Approvals", "protocol": "custom", "provider": "anthropic", "model": "claude-bench"})
     assert status == 201, body
     agent_id = body["agent"]["id"]
 

@@ -39,7 +39,7 @@ async def run(args: argparse.Namespace) -> None:
 async def bench(server, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
     auth = {"Authorization": f"Bearer {server.api_key}"}
     setup = await Conn(server.host, server.port).open()
-    status, body = await setup.json("POST", "/api/v1/agents", auth, {"name": "Bench", "protocol": "custom"})
+    status, body = await setup.json("POST", "/api/v1/agents", auth, {"name": "Bench", "protocol": "custom", "provider": "anthropic", "model": "claude-bench"})
     assert status == 201, body
     agent_id = body["agent"]["id"]
     convs = []

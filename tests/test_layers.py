@@ -85,7 +85,7 @@ ALLOWED = {
     "app.events": {"app.kernel", "app.models"},
     "app.outbox": {"app.kernel", "app.models", "channels"},
     "app.store": {"app.kernel", "app.models"},
-    "app.services": {"app.kernel", "app.models", "app.events", "app.outbox", "app.store", "channels"},
+    "app.services": {"app.kernel", "app.models", "app.events", "app.outbox", "app.store", "channels", "providers"},
     "channels": {"app.kernel"},
     "providers": {"app.kernel"},
 }

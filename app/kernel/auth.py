@@ -24,6 +24,7 @@ __all__ = [
     "token_from_headers",
     "require_scope",
     "require_admin",
+    "require_manager",
 ]
 
 SCOPES: tuple[str, ...] = (
@@ -226,6 +227,14 @@ def require_scope(principal: Principal, scope: str) -> None:
             f"This action requires the '{scope}' permission.",
             details={"required_scope": scope},
         )
+
+
+def require_manager(principal: Principal, scope: str) -> None:
+    """An API key with ``scope``, or an owner's or admin's session: for what members may not
+    see even with the scope (deliveries' payloads, stored credentials)."""
+    require_scope(principal, scope)
+    if principal.kind == "session":
+        require_admin(principal)
 
 
 def require_admin(principal: Principal) -> None:

@@ -66,6 +66,9 @@ class Settings:
     push_send_wait_seconds: float = 3.0  # a single send answers after its first attempt, or this
     action_token_ttl_seconds: int = 3600  # approve-from-notification tokens
     live_activity_attributes_type: str = "WorkflowActivityAttributes"
+    # Gateway-wide LLM provider keys (ANTHROPIC_API_KEY, OPENAI_API_KEY ...): used by custom
+    # agents that name no credential of their own. Kept out of repr().
+    provider_keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def apns_configured(self) -> bool:
@@ -79,6 +82,16 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# provider -> the environment variable of its default API key (see providers/).
+_PROVIDER_KEYS = {
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+    "google": "GOOGLE_API_KEY",
+    "xai": "XAI_API_KEY",
+}
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -126,4 +139,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         push_send_wait_seconds=float(get("SWITCHBOARD_PUSH_SEND_WAIT", "3")),
         action_token_ttl_seconds=int(get("SWITCHBOARD_ACTION_TOKEN_TTL", "3600")),
         live_activity_attributes_type=get("SWITCHBOARD_LIVE_ACTIVITY_ATTRIBUTES_TYPE", "WorkflowActivityAttributes"),
+        provider_keys={
+            name: value
+            for name, variable in _PROVIDER_KEYS.items()
+            if (value := get(variable, "").strip())
+        },
     )

@@ -35,6 +35,7 @@ PREFIXES = {
     "entry": "en",
     "file": "file",
     "webhook": "whk",
+    "credential": "cred",
 }
 
 

@@ -10,7 +10,7 @@ from tortoise.models import Model
 if TYPE_CHECKING:
     from .core import Organization, User
 
-__all__ = ["Agent", "Conversation", "Message", "Interaction", "OutboxItem", "OutboxHold", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
+__all__ = ["Agent", "Credential", "Conversation", "Message", "Interaction", "OutboxItem", "OutboxHold", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
 
 PROTOCOLS = ("webhook", "custom")
 ROLES = ("user", "assistant", "system")
@@ -38,6 +38,26 @@ class Agent(Model):
 
     class Meta:
         table = "agents"
+        indexes = (("organization_id", "created_at"),)
+
+
+class Credential(Model):
+    """An LLM provider's API key for custom agents. The value is encrypted (bound to the
+    credential's id) and never shown again; ``hint`` is its last characters."""
+
+    id = fields.CharField(max_length=32, primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "core.Organization", related_name="credentials", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200)
+    provider = fields.CharField(max_length=32)
+    value = fields.TextField()
+    hint = fields.CharField(max_length=16)
+    created_by_id = fields.CharField(max_length=32, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "credentials"
         indexes = (("organization_id", "created_at"),)
 
 

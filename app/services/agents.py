@@ -15,7 +15,7 @@ from ..kernel.plans import enforce_limit
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
 from ..models.chat import PROTOCOLS, Agent, OutboxItem
-from . import signing
+from . import agent_config, signing
 from .validation import check_outbound_url
 
 __all__ = [
@@ -31,11 +31,13 @@ __all__ = [
     "encrypt_stored_secrets",
     "outbox_key",
     "UNSET",
+    "CONFIG_KEYS",
 ]
+
+CONFIG_KEYS = agent_config.KEYS
 
 log = logging.getLogger("switchboard.agents")
 
-CONFIG_KEYS = ("provider", "model", "system_prompt", "temperature", "max_tokens", "mcp_servers")
 
 
 class _Unset:
@@ -66,13 +68,6 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_config(config: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
-    if unknown:
-        raise ValidationFailed(details={k: ["is not a custom-agent setting"] for k in unknown})
-    return config
-
-
 async def create_agent(
     principal: Principal,
     *,
@@ -94,9 +89,12 @@ async def create_agent(
     if protocol == "webhook" and webhook_url is None:
         raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     org = principal.organization
+    agent_id = new_id("agent")
+    checked = await agent_config.check_config(
+        config or {}, organization_id=org.id, agent_id=agent_id, protocol=protocol, allow_private=allow_private_webhooks
+    )
     await enforce_limit(org.plan, "agents", lambda: Agent.filter(organization_id=org.id).count())
     secret = signing.new()
-    agent_id = new_id("agent")
     async with atomic():
         agent = await Agent.create(
             id=agent_id,
@@ -106,7 +104,7 @@ async def create_agent(
             webhook_url=webhook_url,
             test_webhook_url=test_webhook_url,
             enabled=enabled,
-            config=_check_config(config or {}),
+            config=checked,
             signing_secret=signing.seal(_owner(agent_id), secret),
         )
         if not enabled:
@@ -151,7 +149,7 @@ async def update_agent(
     test_webhook_url: Any = UNSET,
     enabled: bool | None = None,
     test_mode: bool | None = None,
-    config: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,  # the settings to change; None as a value removes one
     allow_private_webhooks: bool = False,
 ) -> Agent:
     require_scope(principal, "agents:write")
@@ -170,8 +168,11 @@ async def update_agent(
         agent.test_mode = test_mode
     if agent.test_mode and not agent.test_webhook_url:
         raise ValidationFailed(details={"test_mode": ["needs a test_webhook_url"]})
-    if config is not None:
-        agent.config = {**agent.config, **_check_config(config)}
+    if config:
+        agent.config = await agent_config.check_config(
+            config, organization_id=principal.org_id, agent_id=agent.id, protocol=agent.protocol,
+            current=agent.config or {}, allow_private=allow_private_webhooks,
+        )
     async with atomic():
         await agent.save()
         # A disabled agent's deliveries wait; they go out when it is enabled again. The hold

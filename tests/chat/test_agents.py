@@ -85,8 +85,13 @@ async def test_bad_input(client, orgs: Orgs) -> None:
     custom = await client.post(
         "/api/v1/agents", json={"name": "Claude", "protocol": "custom", "model": "claude-x"}, headers=orgs.a.headers
     )
+    assert custom.status_code == 422 and "provider" in (await custom.get_json())["error"]["details"]
+    custom = await client.post(
+        "/api/v1/agents", json={"name": "Claude", "protocol": "custom", "provider": "anthropic", "model": "claude-x"},
+        headers=orgs.a.headers,
+    )
     assert custom.status_code == 201
-    assert (await custom.get_json())["agent"]["config"] == {"model": "claude-x"}
+    assert (await custom.get_json())["agent"]["config"] == {"provider": "anthropic", "model": "claude-x"}
 
 
 async def test_members_cannot_manage_agents(client, orgs: Orgs) -> None:
@@ -177,7 +182,7 @@ async def test_typing_callback_needs_an_api_key_with_a_write_scope(client, orgs:
 
 
 async def test_a_typing_indicator_is_cleared_by_the_agents_reply(client, orgs: Orgs, events: EventRecorder) -> None:
-    agent = await make_agent(client, orgs.a.headers, protocol="custom", webhook_url=None)
+    agent = await make_agent(client, orgs.a.headers, protocol="custom", webhook_url=None, provider="anthropic", model="claude-test")
     conv = await make_conversation(client, orgs.a.headers, agent["id"])
     rooms = [f"conv:{conv['id']}", f"user:{orgs.a.owner_id}"]
     body = {"callback_type": "typing", "conversation_id": conv["id"], "data": {"typing": True, "label": "Thinking...", "timeout": 600000}}

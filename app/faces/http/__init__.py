@@ -13,6 +13,7 @@ def register_blueprints(app: Quart) -> None:
         api_keys,
         auth,
         conversations,
+        credentials,
         data,
         deliveries,
         health,
@@ -24,7 +25,7 @@ def register_blueprints(app: Quart) -> None:
     )
 
     for module in (
-        health, auth, organization, api_keys, agents, conversations, messages, interactive, deliveries, typing, data, push,
+        health, auth, organization, api_keys, agents, conversations, messages, interactive, deliveries, typing, data, push, credentials,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(push.bp_v1)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import ConfigDict
 from quart import Blueprint, request
 
 from ...services import agents, conversations, messages
@@ -13,26 +14,36 @@ from .request_io import Body, actor, parse_body, query_bool, query_int, settings
 bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
 
 
-class CreateAgentBody(Body):
+class _Settings(Body):
+    """The custom-agent settings (checked by the service, which names each bad field); any
+    other key is refused, so a misspelt setting is not dropped silently."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    provider: Any = None
+    model: Any = None
+    system_prompt: Any = None
+    temperature: Any = None
+    max_tokens: Any = None
+    mcp_servers: Any = None
+    credential_id: Any = None
+    base_url: Any = None
+
+
+class CreateAgentBody(_Settings):
     name: str
     protocol: Literal["webhook", "custom"] = "webhook"
     webhook_url: str | None = None
     test_webhook_url: str | None = None
     enabled: bool = True
-    provider: str | None = None
-    model: str | None = None
-    system_prompt: str | None = None
 
 
-class UpdateAgentBody(Body):
+class UpdateAgentBody(_Settings):
     name: str | None = None
     webhook_url: str | None = None
     test_webhook_url: str | None = None
     enabled: bool | None = None
     test_mode: bool | None = None
-    provider: str | None = None
-    model: str | None = None
-    system_prompt: str | None = None
 
 
 class AgentMessageBody(Body):
@@ -42,8 +53,9 @@ class AgentMessageBody(Body):
     external_message_id: str | None = None
 
 
-def _config(body: Body) -> dict[str, Any]:
-    return {k: getattr(body, k) for k in ("provider", "model", "system_prompt") if getattr(body, k) is not None}
+def _config(body: _Settings) -> dict[str, Any]:
+    """The settings the body names (``null`` removes one)."""
+    return {k: getattr(body, k) for k in agents.CONFIG_KEYS if k in body.model_fields_set}
 
 
 @bp.post("")
