@@ -10,7 +10,7 @@ from ...kernel.errors import ValidationFailed
 from ...kernel.timefmt import iso
 from ...models.chat import Credential
 from ...services import credentials
-from .request_io import actor, raw_json
+from .request_io import actor, json_object
 
 bp = Blueprint("credentials", __name__, url_prefix="/api/v1/credentials")
 
@@ -29,9 +29,7 @@ def credential_json(c: Credential) -> dict[str, Any]:
 @bp.post("")
 async def create() -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await raw_json()
-    if not isinstance(body, dict):
-        raise ValidationFailed("Request body must be a JSON object.", details={"body": ["must be a JSON object"]})
+    body = await json_object()
     unknown = sorted(set(body) - {"name", "provider", "value"})
     if unknown:
         raise ValidationFailed(details={key: ["is not a credential field"] for key in unknown})

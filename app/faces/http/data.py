@@ -15,18 +15,11 @@ from quart import Blueprint, Response, request
 from ...kernel.errors import ValidationFailed
 from ...store import entries, entry_notes, query, structure
 from ...store import shapes
-from .request_io import MAX_INT, Body, actor, query_int, raw_json, validation_details
+from .request_io import MAX_INT, Body, actor, query_int, json_object, validation_details
 
 bp = Blueprint("data", __name__, url_prefix="/api/v1")
 
 PAGE = {"minimum": 1, "maximum": 200}
-
-
-async def _body() -> dict[str, Any]:
-    data = await raw_json()
-    if not isinstance(data, dict):
-        raise ValidationFailed("Request body must be a JSON object.", details={"body": ["must be a JSON object"]})
-    return data
 
 
 def _typed(model: type[Body], body: dict[str, Any]) -> Any:
@@ -77,7 +70,7 @@ async def list_databases() -> dict[str, Any]:
 @bp.post("/databases")
 async def create_database() -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     db = await structure.create_database(principal, body.get("name"), body.get("description"), body.get("color"))
     return {"data": shapes.database_json(db)}, 201
 
@@ -90,7 +83,7 @@ async def get_database(database_id: str) -> dict[str, Any]:
 @bp.patch("/databases/<database_id>")
 async def update_database(database_id: str) -> dict[str, Any]:
     principal = await actor()
-    db = await structure.update_database(principal, database_id, await _body())
+    db = await structure.update_database(principal, database_id, await json_object())
     return {"data": shapes.database_json(db)}
 
 
@@ -113,7 +106,7 @@ async def list_tables(database_id: str) -> dict[str, Any]:
 @bp.post("/databases/<database_id>/tables")
 async def create_table(database_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     return {"data": shapes.table_json(await structure.create_table(principal, database_id, body.get("name")))}, 201
 
 
@@ -125,7 +118,7 @@ async def get_table(table_id: str) -> dict[str, Any]:
 @bp.patch("/tables/<table_id>")
 async def update_table(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     _typed(TableChanges, body)
     return {"data": shapes.table_json(await structure.update_table(principal, table_id, body))}
 
@@ -149,7 +142,7 @@ async def list_fields(table_id: str) -> dict[str, Any]:
 @bp.post("/tables/<table_id>/fields")
 async def create_field(table_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     f = await structure.create_field(
         principal, table_id, body.get("name"), body.get("type", body.get("field_type")), body.get("config")
     )
@@ -165,7 +158,7 @@ async def get_field(field_id: str) -> dict[str, Any]:
 @bp.patch("/fields/<field_id>")
 async def update_field(field_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     result = await structure.update_field(principal, field_id, body, dry_run=_typed(FieldChanges, body).dry_run)
     if isinstance(result, structure.Conversion):
         return {"data": shapes.conversion_json(result)}
@@ -201,7 +194,7 @@ async def list_entries(table_id: str) -> dict[str, Any]:
 @bp.post("/tables/<table_id>/entries/query")
 async def query_entries(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    raw = await _body()
+    raw = await json_object()
     body = _typed(QueryBody, raw)
     page = await query.query_entries(
         principal,
@@ -220,7 +213,7 @@ async def query_entries(table_id: str) -> dict[str, Any]:
 @bp.post("/tables/<table_id>/entries")
 async def create_entry(table_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     schema, rec = await entries.create_entry(principal, table_id, body.get("values"))
     return {"data": shapes.entry_json(schema, rec)}, 201
 
@@ -234,7 +227,7 @@ async def get_entry(entry_id: str) -> dict[str, Any]:
 @bp.patch("/entries/<entry_id>")
 async def update_entry(entry_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     if "values" not in body:
         raise ValidationFailed(details={"values": ["required"]})
     schema, rec = await entries.update_entry(principal, entry_id, body["values"])
@@ -250,7 +243,7 @@ async def delete_entry(entry_id: str) -> Response:
 @bp.post("/tables/<table_id>/entries/bulk")
 async def bulk(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     atomic_all = _typed(BulkBody, body).atomic
     result = await entries.bulk(principal, table_id, body.get("operations"), atomic_all=atomic_all)
     return {"data": shapes.bulk_json(result)}
@@ -259,7 +252,7 @@ async def bulk(table_id: str) -> dict[str, Any]:
 @bp.post("/tables/<table_id>/aggregate")
 async def aggregate(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     agg = await query.aggregate(
         principal,
         table_id,
@@ -283,7 +276,7 @@ async def get_notes(entry_id: str) -> dict[str, Any]:
 @bp.patch("/entries/<entry_id>/notes")
 async def update_notes(entry_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     if "notes" not in body:  # the seed: omitting the key returns the notes unchanged
         return {"data": shapes.notes_json(entry_id, await entry_notes.get_notes(principal, entry_id))}
     return {"data": shapes.notes_json(entry_id, await entry_notes.replace_notes(principal, entry_id, body["notes"]))}
@@ -297,6 +290,6 @@ async def put_notes(entry_id: str) -> dict[str, Any]:
 @bp.post("/entries/<entry_id>/notes/append")
 async def append_notes(entry_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await _body()
+    body = await json_object()
     nodes = body.get("content", body.get("nodes"))
     return {"data": shapes.notes_json(entry_id, await entry_notes.append_notes(principal, entry_id, nodes))}

@@ -13,7 +13,7 @@ from ...kernel.errors import ValidationFailed
 from ...kernel.timefmt import parse_moment
 from ...kernel.auth import token_from_headers
 from ...services import action_tokens, interactive
-from .request_io import Body, actor, parse_body, raw_json, settings
+from .request_io import Body, actor, parse_body, json_object, settings
 
 bp = Blueprint("interactive", __name__, url_prefix="/api/v1")
 
@@ -55,9 +55,7 @@ async def respond(message_id: str) -> dict[str, Any]:
     """A person's session token, or the one-time action token of a notification."""
     token = token_from_headers(request.headers)
     principal = None if action_tokens.is_action_token(token) else await actor()
-    answer = await raw_json()
-    if not isinstance(answer, dict):
-        raise ValidationFailed("Request body must be a JSON object.", details={"body": ["must be a JSON object"]})
+    answer = await json_object()
     if principal is None:
         message, interaction = await interactive.respond_with_token(str(token), message_id, answer)
     else:

@@ -12,17 +12,10 @@ from ...kernel.timefmt import iso
 from ...models.push import Device, LiveActivityToken, Notification
 from ...services import live_activities, push, push_devices
 from ...services.push import DeviceDelivery
-from .request_io import actor, raw_json, settings
+from .request_io import actor, json_object, settings
 
 bp = Blueprint("push", __name__, url_prefix="/api/push")
 bp_v1 = Blueprint("push_v1", __name__, url_prefix="/api/v1/push")
-
-
-async def _object() -> dict[str, Any]:
-    body = await raw_json()
-    if not isinstance(body, dict):
-        raise ValidationFailed("Request body must be a JSON object.", details={"body": ["must be a JSON object"]})
-    return body
 
 
 def device_json(d: Device) -> dict[str, Any]:
@@ -71,7 +64,7 @@ def notification_json(n: Notification, deliveries: list[DeviceDelivery]) -> dict
 @bp_v1.post("/devices")
 async def register_device() -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await _object()
+    body = await json_object()
     device, created = await push_devices.register_device(
         principal,
         push_devices.DeviceInput(
@@ -129,7 +122,7 @@ def _content(body: dict[str, Any]) -> push.Content:
 @bp.post("/send")
 async def send() -> dict[str, Any]:
     principal = await actor("push:write")
-    body = await _object()
+    body = await json_object()
     result = await push.send(principal, email=body.get("email"), content=_content(body))
     return {
         "success": True,
@@ -145,7 +138,7 @@ async def send() -> dict[str, Any]:
 @bp.post("/send/bulk")
 async def send_bulk() -> dict[str, Any]:
     principal = await actor("push:write")
-    body = await _object()
+    body = await json_object()
     results = await push.send_bulk(principal, recipients=body.get("recipients"), content=_content(body))
     accepted = [r for r in results if r.error is None]
     return {
@@ -177,7 +170,7 @@ async def get_notification(notification_id: str) -> dict[str, Any]:
 @bp_v1.post("/live-activity/tokens")
 async def register_live_activity_token() -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await _object()
+    body = await json_object()
     token, created = await live_activities.register_token(
         principal,
         notification_id=body.get("notification_id"),
@@ -202,7 +195,7 @@ def _token_json(t: LiveActivityToken) -> dict[str, Any]:
 @bp.post("/live-activity/update")
 async def update_live_activity() -> dict[str, Any]:
     principal = await actor("push:write")
-    body = await _object()
+    body = await json_object()
     count = await live_activities.update(
         principal,
         notification_id=body.get("notification_id"),

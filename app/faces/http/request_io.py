@@ -15,7 +15,7 @@ from ...kernel.errors import BadRequest, ValidationFailed
 from ...kernel.storable import check_storable
 
 __all__ = [
-    "Body", "actor", "parse_body", "settings", "query_int", "query_bool", "validation_details", "rate_limit",
+    "Body", "actor", "parse_body", "json_object", "settings", "query_int", "query_bool", "validation_details", "rate_limit",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -80,11 +80,17 @@ async def raw_json() -> Any:
     return value
 
 
-async def parse_body(model: type[M]) -> M:
-    """Parse the body as JSON (400 ``invalid_json``) and validate it (422 with per-field details)."""
+async def json_object() -> dict[str, Any]:
+    """The body as a JSON object (400 ``invalid_json``; 422 when it is another JSON value)."""
     data = await raw_json()
     if not isinstance(data, dict):
         raise ValidationFailed("Request body must be a JSON object.", details={"body": ["must be a JSON object"]})
+    return data
+
+
+async def parse_body(model: type[M]) -> M:
+    """Parse the body as JSON (400 ``invalid_json``) and validate it (422 with per-field details)."""
+    data = await json_object()
     try:
         return model.model_validate(data)
     except ValidationError as exc:
