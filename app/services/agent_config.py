@@ -3,7 +3,7 @@
     provider        anthropic | openai | openrouter | google | xai
     model           the provider's model name
     system_prompt   up to 100,000 characters
-    temperature     0 to 2
+    temperature     0 to 2 (not for anthropic: its Messages API takes none)
     max_tokens      1 to 200,000
     mcp_servers     up to 20 of {url, headers?: {name: value}, require_approval?: bool | [tool names]}
     credential_id   a stored credential of the organization, for the same provider
@@ -68,6 +68,8 @@ async def check_config(
         problems["system_prompt"] = [f"must be a string of at most {MAX_SYSTEM_PROMPT} characters"]
     if "temperature" in config and (not _number(config["temperature"]) or not 0 <= config["temperature"] <= 2):
         problems["temperature"] = ["must be a number from 0 to 2"]
+    elif "temperature" in config and provider == "anthropic":
+        problems["temperature"] = ["is not taken by Anthropic's Messages API; leave it out for this provider"]
     if "max_tokens" in config and (
         not isinstance(config["max_tokens"], int) or isinstance(config["max_tokens"], bool) or not 1 <= config["max_tokens"] <= MAX_TOKENS
     ):

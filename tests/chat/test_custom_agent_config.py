@@ -59,14 +59,14 @@ async def test_bad_credentials_are_422(client: Any, orgs: Orgs, body: dict[str, 
 async def test_a_custom_agent_with_every_setting(client: Any, orgs: Orgs) -> None:
     key = await credential(client, orgs)
     r = await create(
-        client, orgs, system_prompt="You are helpful.", temperature=0.2, max_tokens=1024, credential_id=key["id"],
+        client, orgs, system_prompt="You are helpful.", max_tokens=1024, credential_id=key["id"],
         base_url="https://llm.internal.example/v1",
         mcp_servers=[{"url": "https://tools.example/mcp", "headers": {"Authorization": "Bearer tool-token-1"},
                       "require_approval": ["delete_record"]}],
     )
     assert r.status_code == 201, await r.get_data(as_text=True)
     config = (await r.get_json())["agent"]["config"]
-    assert config["temperature"] == 0.2 and config["max_tokens"] == 1024 and config["credential_id"] == key["id"]
+    assert config["max_tokens"] == 1024 and config["credential_id"] == key["id"]
     assert config["mcp_servers"] == [{"url": "https://tools.example/mcp", "headers": {"Authorization": "********"},
                                       "require_approval": ["delete_record"]}]
     agent_id = (await r.get_json())["agent"]["id"]
@@ -76,13 +76,13 @@ async def test_a_custom_agent_with_every_setting(client: Any, orgs: Orgs) -> Non
     assert "tool-token-1" not in str(detailed) and detailed["agent"]["config"]["system_prompt"] == "You are helpful."
     # Sending the masked value back keeps the stored header; null removes a setting.
     r = await client.patch(f"/api/v1/agents/{agent_id}", json={"mcp_servers": detailed["agent"]["config"]["mcp_servers"],
-                                                               "temperature": None}, headers=orgs.a.headers)
+                                                               "max_tokens": None}, headers=orgs.a.headers)
     assert r.status_code == 200, await r.get_data(as_text=True)
     from app.services.agent_config import mcp_headers
 
     stored = await Agent.get(id=agent_id)
     assert mcp_headers(agent_id, stored.config["mcp_servers"][0]) == {"Authorization": "Bearer tool-token-1"}
-    assert "temperature" not in stored.config
+    assert "max_tokens" not in stored.config
     # A credential in use cannot be deleted.
     r = await client.delete(f"/api/v1/credentials/{key['id']}", headers=orgs.a.headers)
     assert r.status_code == 409 and (await r.get_json())["error"]["details"]["agents"] == [agent_id]
@@ -93,8 +93,9 @@ async def test_a_custom_agent_with_every_setting(client: Any, orgs: Orgs) -> Non
     [
         ({"provider": "mistral"}, "provider"),
         ({"model": ""}, "model"),
-        ({"temperature": 2.5}, "temperature"),
-        ({"temperature": "hot"}, "temperature"),
+        ({"provider": "openai", "temperature": 2.5}, "temperature"),
+        ({"provider": "openai", "temperature": "hot"}, "temperature"),
+        ({"temperature": 0.5}, "temperature"),  # anthropic takes none
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": 1.5}, "max_tokens"),
         ({"system_prompt": 42}, "system_prompt"),
@@ -121,8 +122,8 @@ async def test_a_credential_must_match_the_provider_and_the_organization(client:
     assert r.status_code == 422 and "credential_id" in (await r.get_json())["error"]["details"]
     r = await client.post("/api/v1/agents", json={**CLAUDE, "credential_id": openai_key["id"]}, headers=orgs.b.headers)
     assert r.status_code == 422
-    ok = await create(client, orgs, provider="openai", model="gpt-4.1", credential_id=openai_key["id"])
-    assert ok.status_code == 201
+    ok = await create(client, orgs, provider="openai", model="gpt-4.1", credential_id=openai_key["id"], temperature=0.7)
+    assert ok.status_code == 201 and (await ok.get_json())["agent"]["config"]["temperature"] == 0.7
     # Switching the provider re-checks the credential.
     agent_id = (await ok.get_json())["agent"]["id"]
     r = await client.patch(f"/api/v1/agents/{agent_id}", json={"provider": "anthropic"}, headers=orgs.a.headers)
