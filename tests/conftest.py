@@ -455,3 +455,15 @@ async def wait_for(predicate: Callable[[], Awaitable[bool] | bool], timeout: flo
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[Any]:
+    """A fake LLM service speaking Anthropic's and OpenAI's streaming formats (tests/fakes/llm.py)."""
+    from tests.fakes.llm import FakeLLM
+
+    fake = await FakeLLM().start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()

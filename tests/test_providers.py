@@ -14,14 +14,10 @@ from tests.fakes.llm import FakeLLM, Reply, Text, ToolUse
 LOOKUP = Tool("lookup_order", "Find an order by number", {"type": "object", "properties": {"number": {"type": "string"}}})
 
 
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLM]:
-    fake = await FakeLLM().start()
-    try:
-        yield fake
-    finally:
-        await providers.close_all()
-        await fake.stop()
+@pytest.fixture(autouse=True)
+async def _fresh_clients() -> AsyncIterator[None]:
+    yield
+    await providers.close_all()  # each test's clients point at its own fake
 
 
 def client(llm: FakeLLM, provider: str, key: str = "sk-test-key") -> Any:

@@ -29,6 +29,10 @@ __all__ = [
     "interaction_json",
     "CallbackBody",
     "interaction_callback",
+    "MessageDelta",
+    "message_delta",
+    "AgentError",
+    "agent_error",
 ]
 
 
@@ -56,6 +60,8 @@ class MessageJSON(TypedDict, total=False):
     kind: str
     elements: list[dict[str, Any]]
     interaction: InteractionJSON
+    status: str  # a custom agent's reply that did not complete: stopped | error
+    error: str  # status error: why
 
 
 class MessageWebhook(TypedDict):
@@ -90,6 +96,12 @@ def message_json(message: Any, interaction: Any = None) -> MessageJSON:
         external_message_id=message.external_message_id,
         created_at=iso(message.created_at),
     )
+    status = getattr(message, "status", "complete")
+    if status and status != "complete":
+        out["status"] = status
+        error = (getattr(message, "meta", None) or {}).get("error")
+        if error:
+            out["error"] = str(error)
     if getattr(message, "kind", "text") == "interactive":
         out["kind"] = "interactive"
         out["elements"] = list(message.elements or [])
@@ -244,3 +256,27 @@ def interaction_callback(interaction: Any) -> CallbackBody:
     body["responded_at"] = iso(interaction.responded_at)
     body["responded_by"] = {"user_id": interaction.responded_by_id, "email": interaction.responded_by_email}
     return body
+
+
+class MessageDelta(TypedDict):
+    """A custom agent's reply as it streams: text to append to message ``message_id``, which
+    arrives whole as ``message.created`` once done."""
+
+    conversation_id: str
+    message_id: str
+    delta: str
+
+
+def message_delta(conversation_id: str, message_id: str, delta: str) -> MessageDelta:
+    return MessageDelta(conversation_id=conversation_id, message_id=message_id, delta=delta)
+
+
+class AgentError(TypedDict):
+    conversation_id: str
+    agent_id: str
+    message_id: str
+    error: str
+
+
+def agent_error(conversation_id: str, agent_id: str, message_id: str, error: str) -> AgentError:
+    return AgentError(conversation_id=conversation_id, agent_id=agent_id, message_id=message_id, error=error)

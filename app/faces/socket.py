@@ -7,7 +7,7 @@ A person's connections join ``user:<id>``; admin sessions and API keys also join
 
 Server -> client: ``message.created``, ``message.updated``, ``conversation.created``, ``typing``,
 ``delivery.failed``. Client -> server (the return value is the ack): ``subscribe``,
-``unsubscribe``, ``message.send``, ``interactive.respond``, ``sync``. Failed acks carry the REST error envelope.
+``unsubscribe``, ``message.send``, ``interactive.respond``, ``sync``, ``generation.stop``. Failed acks carry the REST error envelope.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..kernel.auth import Principal, authenticate_token
 from ..kernel.config import Settings
 from ..kernel.errors import InternalError, SwitchboardError, ValidationFailed
 from ..kernel.storable import check_storable
-from ..services import conversations, interactive, messages
+from ..services import agent_runner, conversations, interactive, messages
 
 __all__ = ["create_socket_server", "MAX_SEQ"]
 
@@ -128,12 +128,21 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
             raise ValidationFailed(details={"after_seq": [f"must be an integer between 0 and {MAX_SEQ}"]})
         conversation_id = _str(data, "conversation_id")
         page = await messages.list_messages(principal, conversation_id, after_seq=after_seq, limit=messages.SYNC_LIMIT)
-        return {
+        out: dict[str, Any] = {
             "success": True,
             "conversation_id": conversation_id,
             "messages": [message_json(m, page.interactions.get(m.id)) for m in page.messages],
             "has_more": page.has_more,
             "last_seq": page.last_seq,
         }
+        partial = await agent_runner.in_progress(principal, conversation_id)
+        if partial is not None:  # a reply being written: its text so far; deltas continue
+            out["generating"] = {"message_id": partial[0], "content": partial[1]}
+        return out
+
+    @handler("generation.stop")
+    async def generation_stop(principal: Principal, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        stopped = await agent_runner.stop_generation(principal, _str(data, "conversation_id"))
+        return {"success": True, "stopped": stopped}
 
     return sio

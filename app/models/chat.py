@@ -98,6 +98,10 @@ class Message(Model):
     )
     external_message_id = fields.CharField(max_length=255, null=True)
     kind = fields.CharField(max_length=16, default="text", db_default="text")  # text | interactive
+    # A custom agent's reply: complete, stopped (by a person, partial text kept) or error
+    # (the readable reason in ``meta.error``).
+    status = fields.CharField(max_length=16, default="complete", db_default="complete")
+    meta: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)  # usage, tool calls, error
     # An interactive message's elements (header, text, divider and one action element).
     elements: fields.Field[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

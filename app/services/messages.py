@@ -27,7 +27,7 @@ from ..kernel.db import fetch_dicts, insert_sql, placeholders as _placeholders
 from ..kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
-from ..kernel.transactions import atomic, in_atomic
+from ..kernel.transactions import atomic, in_atomic, on_commit
 from ..models.chat import Interaction, Message
 from . import typing_indicators as typing_service
 from . import usage
@@ -82,7 +82,10 @@ async def _target(principal: Principal, conversation_id: str) -> Target:
     rows = await fetch_dicts(_TARGET_SQL + where, [conversation_id, *visible])
     if not rows:
         raise NotFound("Conversation not found.")
-    r = rows[0]
+    return _target_from(rows[0])
+
+
+def _target_from(r: dict[str, Any]) -> Target:
     return Target(
         conversation_id=r["id"],
         organization_id=r["organization_id"],
@@ -135,14 +138,19 @@ async def _store(
     external_message_id: str | None = None,
     clears_typing: bool = False,
     interactive: tuple[list[dict[str, Any]], Any] | None = None,
+    message_id: str | None = None,
+    status: str = "complete",
+    meta: dict[str, Any] | None = None,
 ) -> Message:
     """Write the message (and, for a webhook agent, its outbox row) in one transaction,
     then emit ``message.created`` and wake the outbox worker. ``interactive`` is
-    (elements, interaction) of an interactive message, written in the caller's transaction."""
+    (elements, interaction) of an interactive message, written in the caller's transaction.
+    ``message_id``, ``status`` and ``meta``: a custom agent's reply, announced by that id
+    while it streamed."""
     now = utcnow()
     conv_id = target.conversation_id
     row: dict[str, Any] = {
-        "id": new_id("message"),
+        "id": message_id or new_id("message"),
         "conversation_id": conv_id,
         "seq": 0,  # assigned in the transaction
         "role": role,
@@ -154,9 +162,15 @@ async def _store(
     interaction = None
     if interactive is not None:
         row["kind"], (row["elements"], interaction) = "interactive", interactive
+    if status != "complete":
+        row["status"] = status
+    message_meta = meta
+    if meta is not None:
+        row["meta"] = _META.to_db_value(meta, Message)
     # The stored message as a saved instance (built without validation); its seq is set once
     # the transaction assigns it.
     message = Message._init_from_db(**row)
+    message.meta = message_meta
     delivery: dict[str, Any] | None = None
     if role == "user" and target.agent_protocol == "webhook":
         url = target.test_webhook_url if target.test_mode and target.test_webhook_url else target.webhook_url
@@ -209,7 +223,45 @@ async def _commit(
     target.last_seq = seq
     if clears_typing:
         await typing_service.clear(target.conversation_id, target.agent_id)
+    if message.role == "user" and target.agent_protocol == "custom":
+        for listener in _user_message_listeners:
+            await on_commit(_call(listener, target, message))
     return message
+
+
+# fn(target, message) after a user message to a custom agent is committed: the agent
+# runner registers here (it stores its replies through this module, so it cannot be called
+# from here directly).
+UserMessageListener = Callable[[Target, Message], None]
+_user_message_listeners: list[UserMessageListener] = []
+
+
+def on_user_message(listener: UserMessageListener) -> None:
+    if listener not in _user_message_listeners:
+        _user_message_listeners.append(listener)
+
+
+def _call(listener: UserMessageListener, target: Target, message: Message) -> Callable[[], Awaitable[None]]:
+    async def call() -> None:
+        listener(target, message)
+
+    return call
+
+
+_META = Message._meta.fields_map["meta"]
+
+
+async def target_of(conversation_id: str) -> Target | None:
+    """The conversation as storing a message needs it (for the agent runner's replies)."""
+    rows = await fetch_dicts(_TARGET_SQL, [conversation_id])
+    return _target_from(rows[0]) if rows else None
+
+
+async def store_reply(target: Target, content: str, *, message_id: str, status: str = "complete",
+                      meta: dict[str, Any] | None = None) -> Message:
+    """A custom agent's reply (it ends the agent's typing indicator)."""
+    return await _store(target, role="assistant", content=content[:MAX_CONTENT], user_id=None, user_email=None,
+                        clears_typing=True, message_id=message_id, status=status, meta=meta)
 
 
 def _retrieve(task: asyncio.Task[Message]) -> None:

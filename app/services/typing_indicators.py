@@ -80,13 +80,22 @@ async def set_typing(
     conv = await access_conversation(principal, conversation_id)
     if conv.agent_id != agent.id:  # type: ignore[attr-defined]
         raise NotFound("Conversation not found for this agent.")
-    key = (conv.id, agent.id)
     rooms = bus.conversation_rooms(conv.id, conv.user_id)  # type: ignore[attr-defined]
+    await show(conv.id, agent.id, rooms, typing=typing, label=label, show_dots=show_dots, timeout_ms=timeout_ms)
+
+
+async def show(
+    conversation_id: str, agent_id: str, rooms: list[str], *, typing: bool, label: str | None = None,
+    show_dots: bool = True, timeout_ms: int = DEFAULT_TIMEOUT_MS,
+) -> None:
+    """Turn the agent's indicator on (cleared by its next message, or after ``timeout_ms``)
+    or off; for the agent's own automation (``set_typing``) and the gateway's custom agents."""
+    key = (conversation_id, agent_id)
     _timers.cancel(key)
-    await bus.emit("typing", rooms, typing_event(conv.id, agent.id, typing=typing, label=label, show_dots=show_dots))
+    await bus.emit("typing", rooms, typing_event(conversation_id, agent_id, typing=typing, label=label, show_dots=show_dots))
     if typing:
         _timers.rooms[key] = rooms
-        _timers.tasks[key] = asyncio.create_task(_expire(key, rooms, timeout_ms / 1000), name=f"typing-{conv.id}")
+        _timers.tasks[key] = asyncio.create_task(_expire(key, rooms, timeout_ms / 1000), name=f"typing-{conversation_id}")
 
 
 async def clear(conversation_id: str, agent_id: str) -> None:

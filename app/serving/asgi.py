@@ -11,7 +11,7 @@ from quart import Quart
 from .. import outbox
 from ..faces.socket import create_socket_server
 from ..kernel.config import Settings
-from ..services import agents, interactive, push, typing_indicators
+from ..services import agent_runner, agents, interactive, push, typing_indicators
 from .app import create_app
 
 __all__ = ["build"]
@@ -39,6 +39,14 @@ def build(settings: Settings | None = None, *, auto_migrate: bool = True) -> tup
         for p in passes:
             await p.stop()
 
-    app.extensions["startup"] += [encrypt_legacy_secrets, start_passes]
-    app.extensions["shutdown"] += [stop_typing_timers, stop_passes]
+    runner = agent_runner.AgentRunner(app.config["SETTINGS"])
+
+    async def start_runner(_: Quart) -> None:
+        runner.start()
+
+    async def stop_runner(_: Quart) -> None:
+        await runner.stop()  # replies being written are kept as "stopped"
+
+    app.extensions["startup"] += [encrypt_legacy_secrets, start_passes, start_runner]
+    app.extensions["shutdown"] += [stop_runner, stop_typing_timers, stop_passes]
     return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io"), app

@@ -57,7 +57,7 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 class SocketClient:
     """A real socket.io client that records every server event it gets."""
 
-    EVENTS = ("message.created", "message.updated", "conversation.created", "typing", "delivery.failed")
+    EVENTS = ("message.created", "message.updated", "conversation.created", "typing", "delivery.failed", "message.delta", "agent.error")
 
     def __init__(self) -> None:
         self.sio = socketio.AsyncClient(reconnection=False)

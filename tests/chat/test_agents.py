@@ -182,7 +182,7 @@ async def test_typing_callback_needs_an_api_key_with_a_write_scope(client, orgs:
 
 
 async def test_a_typing_indicator_is_cleared_by_the_agents_reply(client, orgs: Orgs, events: EventRecorder) -> None:
-    agent = await make_agent(client, orgs.a.headers, protocol="custom", webhook_url=None, provider="anthropic", model="claude-test")
+    agent = await make_agent(client, orgs.a.headers)
     conv = await make_conversation(client, orgs.a.headers, agent["id"])
     rooms = [f"conv:{conv['id']}", f"user:{orgs.a.owner_id}"]
     body = {"callback_type": "typing", "conversation_id": conv["id"], "data": {"typing": True, "label": "Thinking...", "timeout": 600000}}

@@ -205,7 +205,7 @@ async def test_disabled_agent_and_unknown_ids(client, orgs: Orgs, events: EventR
 
 
 async def test_concurrent_sends_get_gap_free_seqs(client, orgs: Orgs, events: EventRecorder) -> None:
-    agent = await make_agent(client, orgs.a.headers, protocol="custom", webhook_url=None, provider="anthropic", model="claude-test")
+    agent = await make_agent(client, orgs.a.headers)
     conv = await make_conversation(client, orgs.a.headers, agent["id"])
     base = f"/api/v1/conversations/{conv['id']}"
 

@@ -27,7 +27,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def setup_agent(http: httpx.AsyncClient, headers: dict[str, str], **extra: Any) -> dict[str, Any]:
-    r = await http.post("/api/v1/agents", json={"name": "Bot", "protocol": "custom", "provider": "anthropic", "model": "claude-test", **extra}, headers=headers)
+    r = await http.post("/api/v1/agents", json={"name": "Bot", "webhook_url": "http://127.0.0.1:9/hook", **extra}, headers=headers)
     assert r.status_code == 201, r.text
     return r.json()["agent"]  # type: ignore[no-any-return]
 

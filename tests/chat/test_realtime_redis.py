@@ -22,7 +22,7 @@ async def test_event_crosses_instances_through_redis(settings: Settings) -> None
     async with running_server(settings) as first:
         org = await make_org("Acme")
         async with httpx.AsyncClient(base_url=first.url) as http:
-            agent = (await http.post("/api/v1/agents", json={"name": "Bot", "protocol": "custom", "provider": "anthropic", "model": "claude-test"}, headers=org.headers)).json()["agent"]
+            agent = (await http.post("/api/v1/agents", json={"name": "Bot", "webhook_url": "http://127.0.0.1:9/hook"}, headers=org.headers)).json()["agent"]
             conv = (await http.post(f"/api/v1/agents/{agent['id']}/conversations/create", json={}, headers=org.headers)).json()["conversation"]
 
             # The second instance is its own process on the same database and Redis.

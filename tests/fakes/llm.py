@@ -111,7 +111,9 @@ class FakeLLM:
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
             await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the client closed the stream (a stopped reply)
+            self.aborted += 1
+        except asyncio.CancelledError:
             self.aborted += 1
             raise
 

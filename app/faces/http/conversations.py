@@ -4,7 +4,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ...services import conversations
+from ...services import agent_runner, conversations
 from ...events.payloads import conversation_json
 from .request_io import Body, actor, parse_body, query_int
 
@@ -37,3 +37,10 @@ async def list_conversations(agent_id: str) -> dict[str, Any]:
 async def get_conversation(conversation_id: str) -> dict[str, Any]:
     conv = await conversations.get_conversation(await actor(), conversation_id)
     return {"conversation": conversation_json(conv)}
+
+
+@bp.post("/conversations/<conversation_id>/stop")
+async def stop(conversation_id: str) -> dict[str, Any]:
+    """Stop a custom agent's reply being written: the partial text is kept as ``stopped``."""
+    stopped = await agent_runner.stop_generation(await actor(), conversation_id)
+    return {"success": True, "stopped": stopped}

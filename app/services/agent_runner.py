@@ -1,0 +1,323 @@
+"""Custom agents answer: the gateway runs the LLM and streams its reply.
+
+On a user message to a custom agent (``messages.on_user_message``): the agent's typing
+indicator turns on ("Thinking..."), the reply streams to the conversation as
+``message.delta`` events (coalesced to at most about 20 a second) under the id the stored
+reply will have, then the reply is stored and announced as ``message.created`` (which ends
+the indicator).
+
+* One generation per conversation at a time; a message sent meanwhile is answered next.
+* Transient provider failures (429, 5xx, timeouts, a dropped connection) are retried with
+  backoff until text has streamed; a final failure is stored as the reply with ``status:
+  "error"`` and a readable reason, plus an ``agent.error`` event: a conversation never
+  waits in silence.
+* ``stop`` cancels the provider request (its connection is closed) and keeps the partial
+  text as a reply with ``status: "stopped"``; stopping the server does the same.
+* Nothing is stored while a reply streams, so a restart leaves no half-written message; at
+  start, user messages of the last minutes left unanswered by a restart are answered.
+
+Not built yet: MCP tools (and their approval), usage reports and a configurable history
+budget (the newest ``HISTORY_MESSAGES`` messages, at most ``HISTORY_CHARS`` characters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import providers
+from providers.base import Finish, ProviderError, TextDelta, Turn, Usage
+
+from ..events import bus
+from ..events.payloads import agent_error, message_delta
+from ..kernel.auth import Principal, require_scope
+from ..kernel.config import Settings
+from ..kernel.db import fetch_dicts
+from ..kernel.ids import new_id
+from ..kernel.timefmt import utcnow
+from ..models.chat import Agent, Message
+from . import credentials, messages, typing_indicators
+from .conversations import access_conversation
+
+__all__ = ["AgentRunner", "stop_generation", "in_progress", "COALESCE_SECONDS"]
+
+log = logging.getLogger("switchboard.agents")
+
+COALESCE_SECONDS = 0.05  # at most ~20 delta events a second
+MAX_ATTEMPTS = 3
+HISTORY_MESSAGES = 50
+HISTORY_CHARS = 48_000  # roughly 12,000 tokens
+RESUME_WINDOW = timedelta(minutes=10)
+THINKING = "Thinking..."
+TYPING_MS = 120_000
+
+
+class AgentFailure(Exception):
+    """The reply cannot be made; the message says why, for the person reading it."""
+
+
+@dataclass
+class _Generation:
+    conversation_id: str
+    message_id: str
+    rooms: list[str]
+    parts: list[str] = field(default_factory=list)
+    unsent: str = ""
+    last_emit: float = 0.0
+    flush: asyncio.TimerHandle | None = None
+    stopped: bool = False
+    task: asyncio.Task[tuple[str, dict[str, Any]]] | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class AgentRunner:
+    current: "AgentRunner | None" = None
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._serving: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._generations: dict[str, _Generation] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        AgentRunner.current = self
+        messages.on_user_message(_on_user_message)
+        asyncio.get_running_loop().create_task(self._resume(), name="agent-resume")
+
+    async def stop(self) -> None:
+        if AgentRunner.current is self:
+            AgentRunner.current = None
+        tasks = list(self._serving.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await providers.close_all()
+
+    async def _resume(self) -> None:
+        """Answer user messages a restart left unanswered (recent ones only)."""
+        try:
+            rows = await fetch_dicts(
+                "SELECT c.id FROM conversations c JOIN agents a ON a.id = c.agent_id "
+                "JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
+                "WHERE a.protocol = 'custom' AND a.enabled = ? AND m.role = 'user' AND m.created_at > ?",
+                [True, utcnow() - RESUME_WINDOW],
+            )
+        except Exception:  # noqa: BLE001 - a failed sweep must not stop the server
+            log.exception("agents: could not look for unanswered messages")
+            return
+        for row in rows:
+            self.kick(row["id"])
+
+    # ------------------------------------------------------------ scheduling
+
+    def kick(self, conversation_id: str) -> None:
+        """Answer the conversation's newest user message (after the one in progress)."""
+        if conversation_id in self._serving:
+            self._again.add(conversation_id)
+            return
+        task = asyncio.get_running_loop().create_task(self._serve(conversation_id), name=f"agent-{conversation_id}")
+        self._serving[conversation_id] = task
+
+    async def _serve(self, conversation_id: str) -> None:
+        try:
+            while True:  # until every user message has its reply
+                self._again.discard(conversation_id)
+                try:
+                    answered = await self._answer(conversation_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - one conversation's bug must not stop the others
+                    log.exception("agents: answering %s failed", conversation_id)
+                    answered = False
+                if not answered and conversation_id not in self._again:
+                    return
+        finally:
+            self._serving.pop(conversation_id, None)
+
+    def stop_generation(self, conversation_id: str) -> bool:
+        generation = self._generations.get(conversation_id)
+        if generation is None or generation.task is None or generation.task.done():
+            return False
+        generation.stopped = True
+        generation.task.cancel()  # closes the provider's stream, and its connection
+        return True
+
+    def in_progress(self, conversation_id: str) -> tuple[str, str] | None:
+        generation = self._generations.get(conversation_id)
+        return (generation.message_id, generation.text) if generation is not None else None
+
+    # ------------------------------------------------------------ one reply
+
+    async def _answer(self, conversation_id: str) -> bool:
+        """Reply to the conversation's first unanswered user message; whether there was one."""
+        target = await messages.target_of(conversation_id)
+        if target is None or target.agent_protocol != "custom" or not target.agent_enabled:
+            return False
+        agent = await Agent.get_or_none(id=target.agent_id)
+        if agent is None:
+            return False
+        found = await _history(conversation_id)
+        if found is None:
+            return False  # every message has its reply
+        history, reply_to = found
+        rooms = bus.conversation_rooms(conversation_id, target.owner_id)
+        generation = _Generation(conversation_id, new_id("message"), rooms)
+        self._generations[conversation_id] = generation
+        await typing_indicators.show(conversation_id, agent.id, rooms, typing=True, label=THINKING, timeout_ms=TYPING_MS)
+        status, meta, error = "complete", {"reply_to_seq": reply_to}, None  # type: tuple[str, dict[str, Any], str | None]
+        try:
+            generation.task = asyncio.get_running_loop().create_task(self._generate(agent, history, generation))
+            try:
+                text, produced = await asyncio.shield(generation.task)
+                meta.update(produced)
+            except AgentFailure as exc:
+                text, status, error = generation.text, "error", str(exc)
+            except asyncio.CancelledError:
+                generation.task.cancel()  # closes the provider's stream, and its connection
+                await asyncio.gather(generation.task, return_exceptions=True)
+                text, status = generation.text, "stopped"
+                if not generation.stopped:  # the server is stopping: keep what was written, then stop
+                    await self._finish(target, generation, text, status, meta, None)
+                    raise
+            await self._finish(target, generation, text, status, meta, error)
+            return True
+        finally:
+            if self._generations.get(conversation_id) is generation:
+                del self._generations[conversation_id]
+
+    async def _finish(self, target: messages.Target, generation: _Generation, text: str, status: str,
+                      meta: dict[str, Any], error: str | None) -> None:
+        if generation.flush is not None:
+            generation.flush.cancel()
+        await self._emit(generation)
+        if error is not None:
+            meta = {**meta, "error": error}
+            text = text or f"The agent could not answer: {error}"
+        await messages.store_reply(target, text, message_id=generation.message_id, status=status, meta=meta)
+        if error is not None:
+            await bus.emit("agent.error", generation.rooms,
+                           agent_error(target.conversation_id, target.agent_id, generation.message_id, error))
+
+    async def _generate(self, agent: Agent, history: list[Turn], generation: _Generation) -> tuple[str, dict[str, Any]]:
+        config = agent.config or {}
+        provider, model = str(config.get("provider") or ""), str(config.get("model") or "")
+        if provider not in providers.PROVIDERS or not model:
+            raise AgentFailure("this agent has no provider and model configured")
+        key = await credentials.api_key(str(agent.organization_id), config.get("credential_id"), provider, self.settings)  # type: ignore[attr-defined]
+        if not key:
+            raise AgentFailure(f"no API key for {provider}: add a credential to the agent, or set the gateway's default key")
+        client = providers.client_for(provider, key, config.get("base_url"))
+        usage, finish = Usage(), None
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async for event in client.stream(
+                    model=model, system=config.get("system_prompt"), history=history, tools=[],
+                    temperature=config.get("temperature"), max_tokens=int(config.get("max_tokens") or 4096),
+                ):
+                    if isinstance(event, TextDelta):
+                        await self._push(generation, event.text)
+                    elif isinstance(event, Usage):
+                        usage = event
+                    elif isinstance(event, Finish):
+                        finish = event.reason
+                break
+            except ProviderError as exc:
+                if not exc.retryable or attempt == MAX_ATTEMPTS or generation.parts:
+                    raise AgentFailure(str(exc)) from exc
+                delay = exc.retry_after if exc.retry_after is not None else 0.5 * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+                log.info("agents: %s (attempt %d), retrying in %.1f s", exc, attempt, delay)
+                await asyncio.sleep(min(delay, 10.0))
+        meta = {"provider": provider, "model": model, "finish": finish,
+                "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}}
+        return generation.text, meta
+
+    # ------------------------------------------------------------ streaming
+
+    async def _push(self, generation: _Generation, text: str) -> None:
+        generation.parts.append(text)
+        generation.unsent += text
+        loop = asyncio.get_running_loop()
+        if loop.time() - generation.last_emit >= COALESCE_SECONDS:
+            await self._emit(generation)
+        elif generation.flush is None:
+            wait = generation.last_emit + COALESCE_SECONDS - loop.time()
+            generation.flush = loop.call_later(max(0.0, wait), lambda: loop.create_task(self._emit(generation)))
+
+    async def _emit(self, generation: _Generation) -> None:
+        if generation.flush is not None:
+            generation.flush.cancel()
+            generation.flush = None
+        if not generation.unsent:
+            return
+        delta, generation.unsent = generation.unsent, ""
+        generation.last_emit = asyncio.get_running_loop().time()
+        await bus.emit("message.delta", generation.rooms, message_delta(generation.conversation_id, generation.message_id, delta))
+
+
+def _on_user_message(target: messages.Target, message: Message) -> None:
+    runner = AgentRunner.current
+    if runner is not None:
+        runner.kick(target.conversation_id)
+
+
+async def _history(conversation_id: str) -> tuple[list[Turn], int] | None:
+    """The next user message to answer and the history up to it, oldest first, within the
+    budget (error replies left out); ``None`` when every user message has its reply.
+
+    A reply is stored after the messages sent while it was written, so it records the seq
+    of the message it answers (``meta.reply_to_seq``) and is read back in that place."""
+    rows = await fetch_dicts(
+        "SELECT seq, role, content, status, meta FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
+        [conversation_id, HISTORY_MESSAGES],
+    )
+    placed: list[tuple[float, dict[str, Any]]] = []
+    answered = 0
+    for row in rows:
+        meta = json.loads(row["meta"]) if isinstance(row["meta"], str) else (row["meta"] or {})
+        key = float(row["seq"])
+        if row["role"] == "assistant":
+            reply_to = meta.get("reply_to_seq")
+            covers = int(reply_to) if isinstance(reply_to, int) else int(row["seq"])
+            answered = max(answered, covers)
+            key = covers + 0.5 if isinstance(reply_to, int) else key
+        placed.append((key, row))
+    waiting = sorted(row["seq"] for _, row in placed if row["role"] == "user" and row["seq"] > answered)
+    if not waiting:
+        return None
+    target = waiting[0]
+    turns: list[Turn] = []
+    size = 0
+    for key, row in sorted(placed, key=lambda kv: kv[0], reverse=True):
+        if key > target or row["role"] not in ("user", "assistant") or row["status"] == "error" or not row["content"]:
+            continue
+        size += len(row["content"])
+        if size > HISTORY_CHARS and turns:
+            break
+        turns.append(Turn(row["role"], row["content"]))
+    turns.reverse()
+    return turns, target
+
+
+async def stop_generation(principal: Principal, conversation_id: str) -> bool:
+    """Stop the reply being written in the conversation (a person who sees it may)."""
+    require_scope(principal, "conversations:write")
+    conversation = await access_conversation(principal, conversation_id)
+    runner = AgentRunner.current
+    return runner is not None and runner.stop_generation(conversation.id)
+
+
+async def in_progress(principal: Principal, conversation_id: str) -> tuple[str, str] | None:
+    """(message id, text so far) of the reply being written, for a client catching up."""
+    conversation = await access_conversation(principal, conversation_id)
+    runner = AgentRunner.current
+    return runner.in_progress(conversation.id) if runner is not None else None

@@ -1,0 +1,23 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from orjson import loads
+from tortoise.fields.data import JSON_DUMPS
+from tortoise import fields
+
+class Migration(migrations.Migration):
+    dependencies = [('chat', '0005_credentials'), ('core', '0001_initial'), ('core', '0002_invitations_and_resets'), ('core', '0003_interactive_messages')]
+
+    initial = False
+
+    operations = [
+        ops.AddField(
+            model_name='Message',
+            name='meta',
+            field=fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads),
+        ),
+        ops.AddField(
+            model_name='Message',
+            name='status',
+            field=fields.CharField(default='complete', db_default='complete', max_length=16),
+        ),
+    ]

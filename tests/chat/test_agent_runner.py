@@ -1,0 +1,181 @@
+"""Custom agents answering on the real server: streamed deltas over socket.io, the stored
+reply, typing, errors and retries, stop, one reply at a time, a server stopping mid-reply.
+The provider is a fake LLM service speaking Anthropic's and OpenAI's streaming formats,
+reached through the official SDKs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from app.models.chat import Message
+from tests.chat.conftest import SocketClient, running_server
+from tests.conftest import LiveServer, Orgs, make_orgs, wait_for
+from tests.fakes.llm import FakeLLM, Reply, Text
+
+
+class Chat:
+    def __init__(self, http: httpx.AsyncClient, orgs: Orgs, conv_id: str, agent_id: str, socket: SocketClient) -> None:
+        self.http, self.orgs, self.conv_id, self.agent_id, self.socket = http, orgs, conv_id, agent_id, socket
+
+    async def say(self, content: str) -> dict[str, Any]:
+        r = await self.http.post(f"/api/v1/conversations/{self.conv_id}/messages", json={"content": content}, headers=self.orgs.a.headers)
+        assert r.status_code == 201, r.text
+        return r.json()["message"]  # type: ignore[no-any-return]
+
+    def replies(self) -> list[dict[str, Any]]:
+        return [m for m in self.socket.of("message.created") if m["role"] == "assistant"]
+
+    async def wait_replies(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+        await wait_for(lambda: len(self.replies()) >= count, timeout=timeout)
+        return self.replies()
+
+
+async def open_chat(http: httpx.AsyncClient, orgs: Orgs, llm: FakeLLM, sockets: Any, url: str, *, provider: str = "anthropic",
+                    credential: bool = True, **config: Any) -> Chat:
+    body: dict[str, Any] = {"name": "Claude", "protocol": "custom", "provider": provider, "model": "model-1",
+                            "base_url": llm.url if provider == "anthropic" else f"{llm.url}/v1", **config}
+    if credential:
+        r = await http.post("/api/v1/credentials", json={"name": "key", "provider": provider, "value": llm.api_key}, headers=orgs.a.headers)
+        body["credential_id"] = r.json()["credential"]["id"]
+    agent = (await http.post("/api/v1/agents", json=body, headers=orgs.a.headers)).json()["agent"]
+    conv = (await http.post(f"/api/v1/agents/{agent['id']}/conversations/create", json={}, headers=orgs.a.headers)).json()["conversation"]
+    session = (await http.post("/api/v1/auth/login", json={"email": orgs.a.owner_email, "password": orgs.a.owner_password})).json()["token"]
+    socket = await sockets(url, session)
+    assert (await socket.call("subscribe", {"conversation_id": conv["id"]}))["success"]
+    return Chat(http, orgs, conv["id"], agent["id"], socket)
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+async def test_a_reply_streams_then_lands(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, sockets: Any,
+                                          llm: FakeLLM, provider: str) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url, provider=provider, system_prompt="Be brief.")
+    llm.script(Reply([Text("Your order A-17 ships today.", chunks=5)], delay=0.06, prompt_tokens=30, completion_tokens=9))
+    await chat.say("Where is my order A-17?")
+    [reply] = await chat.wait_replies(1)
+    await chat.socket.settle()
+    deltas = chat.socket.of("message.delta")
+    assert deltas and {d["message_id"] for d in deltas} == {reply["id"]}
+    assert "".join(d["delta"] for d in deltas) == reply["content"] == "Your order A-17 ships today."
+    assert len(deltas) >= 2  # streamed, not all at once
+    typing = chat.socket.of("typing")
+    assert typing[0]["typing"] is True and typing[0]["label"] == "Thinking..." and typing[-1]["typing"] is False
+    order = [name for name, _ in chat.socket.events if name in ("message.delta", "message.created", "typing")]
+    assert order.index("message.created", 1) > max(i for i, n in enumerate(order) if n == "message.delta")
+    stored = await Message.get(id=reply["id"])
+    assert stored.status == "complete" and stored.meta is not None
+    assert stored.meta["usage"] == {"prompt_tokens": 30, "completion_tokens": 9} and stored.meta["model"] == "model-1"
+    body = llm.requests[0].body
+    assert body["model"] == "model-1"
+    if provider == "anthropic":
+        assert body["system"] == "Be brief." and body["messages"][-1]["content"][0]["text"] == "Where is my order A-17?"
+    else:
+        assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+async def test_deltas_are_coalesced(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, sockets: Any, llm: FakeLLM) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url)
+    llm.script(Reply([Text("x" * 400, chunks=400)]))  # 400 deltas as fast as the fake can send them
+    await chat.say("Go")
+    [reply] = await chat.wait_replies(1)
+    await chat.socket.settle()
+    deltas = chat.socket.of("message.delta")
+    assert "".join(d["delta"] for d in deltas) == reply["content"] and len(deltas) < 100
+
+
+async def test_failures_become_a_readable_error_reply(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                       sockets: Any, llm: FakeLLM) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url)
+    llm.script(Reply(status=400))
+    await chat.say("Hello?")
+    [reply] = await chat.wait_replies(1)
+    assert reply["status"] == "error" and "400" in reply["error"] and reply["content"].startswith("The agent could not answer")
+    await wait_for(lambda: bool(chat.socket.of("agent.error")))
+    [error] = chat.socket.of("agent.error")
+    assert error["message_id"] == reply["id"] and error["agent_id"] == chat.agent_id
+    # Transient failures are retried: two 503s, then the answer.
+    llm.script(Reply(status=503), Reply(status=429, retry_after=0), Reply([Text("Back again.")]))
+    await chat.say("And now?")
+    replies = await chat.wait_replies(2)
+    assert replies[1]["content"] == "Back again." and "status" not in replies[1]
+    assert len(llm.requests) == 4
+
+
+async def test_no_key_is_an_error_reply_not_silence(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                     sockets: Any, llm: FakeLLM) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url, credential=False)
+    await chat.say("Anyone there?")
+    [reply] = await chat.wait_replies(1)
+    assert reply["status"] == "error" and "no API key for anthropic" in reply["error"]
+    assert llm.requests == []
+
+
+async def test_stop_keeps_the_partial_reply_and_closes_the_upstream(live_server: LiveServer, live_orgs: Orgs,
+                                                                     http: httpx.AsyncClient, sockets: Any, llm: FakeLLM) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url)
+    llm.script(Reply([Text("word " * 40, chunks=40)], delay=0.05))
+    await chat.say("Tell me a long story")
+    await wait_for(lambda: len(chat.socket.of("message.delta")) >= 2)
+    # A client catching up mid-reply gets the text so far.
+    synced = await chat.socket.call("sync", {"conversation_id": chat.conv_id, "after_seq": 0})
+    assert synced["generating"]["message_id"] == chat.socket.of("message.delta")[0]["message_id"]
+    assert synced["generating"]["content"].startswith("word")
+    stopped = await chat.socket.call("generation.stop", {"conversation_id": chat.conv_id})
+    assert stopped == {"success": True, "stopped": True}
+    [reply] = await chat.wait_replies(1)
+    assert reply["status"] == "stopped" and 0 < len(reply["content"]) < len("word " * 40)
+    await wait_for(lambda: llm.aborted == 1)  # the provider's stream was closed
+    again = await http.post(f"/api/v1/conversations/{chat.conv_id}/stop", headers=live_orgs.a.headers)
+    assert again.json() == {"success": True, "stopped": False}
+    assert (await http.post(f"/api/v1/conversations/{chat.conv_id}/stop", headers=live_orgs.b.headers)).status_code == 404
+
+
+async def test_one_reply_at_a_time_in_order(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                            sockets: Any, llm: FakeLLM) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url)
+    llm.script(Reply([Text("First answer.")], delay=0.05), Reply([Text("Second answer.")]))
+    await chat.say("One")
+    await chat.say("Two")
+    replies = await chat.wait_replies(2)
+    assert [r["content"] for r in replies] == ["First answer.", "Second answer."]
+    second = llm.requests[1].body["messages"]
+    texts = [block["text"] for m in second for block in m["content"] if block.get("type") == "text"]
+    assert texts[-2:] == ["First answer.", "Two"]  # the second reply saw the first
+
+
+async def test_a_server_stopping_mid_reply_keeps_it_as_stopped(settings: Any, llm: FakeLLM, sockets: Any) -> None:
+    async with running_server(settings) as server:
+        orgs = await make_orgs()
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            chat = await open_chat(http, orgs, llm, sockets, server.url)
+            llm.script(Reply([Text("slow " * 50, chunks=50)], delay=0.05))
+            await chat.say("Go slowly")
+            await wait_for(lambda: len(chat.socket.of("message.delta")) >= 2)
+            await chat.socket.close()
+    # While it is down, a message arrives that nobody answers (as if it came in just before).
+    from app.kernel.db import close_db, init_db
+    from app.kernel.ids import new_id
+    from app.kernel.timefmt import utcnow
+    from app.models.chat import Conversation
+
+    await init_db(settings)
+    conversation = await Conversation.get(id=chat.conv_id)
+    conversation.last_seq += 1
+    await conversation.save()
+    await Message.create(id=new_id("message"), conversation_id=chat.conv_id, seq=conversation.last_seq, role="user",
+                         content="Are you still there?", user_id=orgs.a.owner_id, created_at=utcnow())
+    await close_db()
+    asked = len(llm.requests)
+    llm.script(Reply([Text("Yes, back now.")]))
+    async with running_server(settings):  # started again: the new message is answered, the stopped reply kept
+        async def answered() -> bool:
+            return await Message.filter(conversation_id=chat.conv_id, role="assistant").count() == 2
+
+        await wait_for(answered)
+        stopped, answer = await Message.filter(conversation_id=chat.conv_id, role="assistant").order_by("seq")
+        assert stopped.status == "stopped" and stopped.content.startswith("slow")
+        assert answer.content == "Yes, back now." and len(llm.requests) == asked + 1
+        last = llm.requests[-1].body["messages"][-1]["content"][-1]["text"]
+        assert last == "Are you still there?"
