@@ -10,7 +10,7 @@ from tortoise.models import Model
 if TYPE_CHECKING:
     from .core import Organization, User
 
-__all__ = ["Agent", "Credential", "Conversation", "Message", "Interaction", "OutboxItem", "OutboxHold", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
+__all__ = ["Agent", "AgentUsage", "Credential", "Conversation", "Message", "Interaction", "OutboxItem", "OutboxHold", "DeliveryAttempt", "PROTOCOLS", "ROLES"]
 
 PROTOCOLS = ("webhook", "custom")
 ROLES = ("user", "assistant", "system")
@@ -58,6 +58,25 @@ class Credential(Model):
 
     class Meta:
         table = "credentials"
+        indexes = (("organization_id", "created_at"),)
+
+
+class AgentUsage(Model):
+    """The tokens one custom-agent reply cost, for usage reports."""
+
+    id = fields.BigIntField(primary_key=True)
+    organization_id = fields.CharField(max_length=32)
+    agent_id = fields.CharField(max_length=32)
+    conversation_id = fields.CharField(max_length=32)
+    message_id = fields.CharField(max_length=32)
+    provider = fields.CharField(max_length=32)
+    model = fields.CharField(max_length=200)
+    prompt_tokens = fields.IntField(default=0)
+    completion_tokens = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "agent_usage"
         indexes = (("organization_id", "created_at"),)
 
 

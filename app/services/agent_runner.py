@@ -16,8 +16,7 @@ the indicator).
 * Nothing is stored while a reply streams, so a restart leaves no half-written message; at
   start, user messages of the last minutes left unanswered by a restart are answered.
 
-Not built yet: MCP tools (and their approval), usage reports and a configurable history
-budget (the newest ``HISTORY_MESSAGES`` messages, at most ``HISTORY_CHARS`` characters).
+Not built yet: MCP tools (and their approval) and a configurable history budget (the newest ``HISTORY_MESSAGES`` messages, at most ``HISTORY_CHARS`` characters).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from ..kernel.db import fetch_dicts
 from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
 from ..models.chat import Agent, Message
-from . import credentials, messages, typing_indicators
+from . import agent_usage, credentials, messages, typing_indicators
 from .conversations import access_conversation
 
 __all__ = ["AgentRunner", "stop_generation", "in_progress", "COALESCE_SECONDS"]
@@ -204,6 +203,13 @@ class AgentRunner:
             meta = {**meta, "error": error}
             text = text or f"The agent could not answer: {error}"
         await messages.store_reply(target, text, message_id=generation.message_id, status=status, meta=meta)
+        tokens = meta.get("usage") or {}
+        if tokens:
+            await agent_usage.record(
+                organization_id=target.organization_id, agent_id=target.agent_id, conversation_id=target.conversation_id,
+                message_id=generation.message_id, provider=str(meta.get("provider")), model=str(meta.get("model")),
+                prompt_tokens=int(tokens.get("prompt_tokens") or 0), completion_tokens=int(tokens.get("completion_tokens") or 0),
+            )
         if error is not None:
             await bus.emit("agent.error", generation.rooms,
                            agent_error(target.conversation_id, target.agent_id, generation.message_id, error))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
-from quart import Quart, Response, g, jsonify, request
+from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..kernel import crypto, plans
@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
 from ..kernel.errors import Conflict, InternalError, SwitchboardError, ValidationFailed
-from ..kernel.ids import new_id
+from ..faces.http.request_io import request_id
 from ..kernel.ratelimit import RateLimiter
 
 __all__ = ["create_app"]
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
 
     @app.after_request
     async def _add_request_id(response: Response) -> Response:
-        response.headers["X-Request-Id"] = _request_id()
+        response.headers["X-Request-Id"] = request_id()
         return response
 
     @app.before_serving
@@ -87,14 +87,6 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
         await close_db()
 
     return app
-
-
-def _request_id() -> str:
-    """The caller's X-Request-Id, else a new one; made on first use (one per request)."""
-    rid: str | None = g.get("request_id")
-    if rid is None:
-        rid = g.request_id = request.headers.get("X-Request-Id") or new_id("request")
-    return rid
 
 
 def _error_response(exc: SwitchboardError) -> Response:
@@ -132,7 +124,7 @@ def _install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
-        rid = _request_id()
+        rid = request_id()
         log.exception("unhandled error in request %s", rid)
         return _error_response(
             InternalError(

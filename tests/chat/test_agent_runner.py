@@ -179,3 +179,35 @@ async def test_a_server_stopping_mid_reply_keeps_it_as_stopped(settings: Any, ll
         assert answer.content == "Yes, back now." and len(llm.requests) == asked + 1
         last = llm.requests[-1].body["messages"][-1]["content"][-1]["text"]
         assert last == "Are you still there?"
+
+
+async def test_usage_by_day_and_by_agent(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, sockets: Any,
+                                         llm: FakeLLM) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url)
+    llm.script(Reply([Text("One.")], prompt_tokens=100, completion_tokens=20), Reply([Text("Two.")], prompt_tokens=150, completion_tokens=30))
+    await chat.say("a")
+    await chat.wait_replies(1)
+    await chat.say("b")
+    await chat.wait_replies(2)
+    r = await http.get("/api/v1/usage", headers=live_orgs.a.headers)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["messages"]["total"] == 2
+    assert (data["token_usage"]["prompt"], data["token_usage"]["completion"], data["token_usage"]["total"]) == (250, 50, 300)
+    [day] = data["token_usage"]["breakdown"]
+    from app.kernel.timefmt import utcnow
+
+    assert day == {"date": utcnow().date().isoformat(), "prompt": 250, "completion": 50, "total": 300}
+    assert data["messages"]["breakdown"] == [{"date": day["date"], "count": 2}]
+    by_agent = (await http.get("/api/v1/usage?breakdown=agent", headers=live_orgs.a.headers)).json()["data"]
+    assert by_agent["token_usage"]["breakdown"] == [{"agent_id": chat.agent_id, "prompt": 250, "completion": 50, "total": 300}]
+    assert r.json()["meta"]["requestId"] == r.headers["X-Request-Id"]
+    # Another organization sees none of it; a window without replies is empty.
+    other = (await http.get("/api/v1/usage", headers=live_orgs.b.headers)).json()["data"]
+    assert other["messages"]["total"] == 0 and other["token_usage"]["breakdown"] == []
+    old = (await http.get("/api/v1/usage?start_date=2020-01-01&end_date=2020-01-31", headers=live_orgs.a.headers)).json()["data"]
+    assert old["token_usage"]["total"] == 0 and old["period"] == {"start": "2020-01-01T00:00:00Z", "end": "2020-01-31T23:59:59Z"}
+    for query, field in (("breakdown=workflow", "breakdown"), ("start_date=yesterday", "start_date"),
+                         ("start_date=2026-02-01&end_date=2026-01-01", "start_date"), ("start_date=2020-01-01&end_date=2026-01-01", "end_date")):
+        bad = await http.get(f"/api/v1/usage?{query}", headers=live_orgs.a.headers)
+        assert bad.status_code == 422 and field in bad.json()["error"]["details"], query

@@ -22,10 +22,11 @@ def register_blueprints(app: Quart) -> None:
         organization,
         push,
         typing,
+        usage,
     )
 
     for module in (
-        health, auth, organization, api_keys, agents, conversations, messages, interactive, deliveries, typing, data, push, credentials,
+        health, auth, organization, api_keys, agents, conversations, messages, interactive, deliveries, typing, data, push, credentials, usage,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(push.bp_v1)

@@ -12,10 +12,11 @@ from quart import current_app, g, request
 from ...kernel.auth import Principal, authenticate_token, require_scope, token_from_headers
 from ...kernel.config import Settings
 from ...kernel.errors import BadRequest, ValidationFailed
+from ...kernel.ids import new_id
 from ...kernel.storable import check_storable
 
 __all__ = [
-    "Body", "actor", "parse_body", "json_object", "settings", "query_int", "query_bool", "validation_details", "rate_limit",
+    "Body", "actor", "parse_body", "json_object", "request_id", "settings", "query_int", "query_bool", "validation_details", "rate_limit",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -25,6 +26,14 @@ class Body(BaseModel):
     """Base of request bodies: unknown keys are ignored, types are not coerced loosely."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
+
+
+def request_id() -> str:
+    """The caller's X-Request-Id, else a new one; made on first use (one per request)."""
+    rid: str | None = g.get("request_id")
+    if rid is None:
+        rid = g.request_id = request.headers.get("X-Request-Id") or new_id("request")
+    return rid
 
 
 def settings() -> Settings:
