@@ -69,6 +69,9 @@ class Settings:
     # Gateway-wide LLM provider keys (ANTHROPIC_API_KEY, OPENAI_API_KEY ...): used by custom
     # agents that name no credential of their own. Kept out of repr().
     provider_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    agent_max_tool_rounds: int = 8  # model -> tools -> model rounds per reply
+    agent_tool_timeout_seconds: float = 30.0  # one MCP call (and connecting to a server)
+    agent_approval_timeout_seconds: int = 600  # how long a tool waits for a person's approval
 
     @property
     def apns_configured(self) -> bool:
@@ -139,6 +142,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         push_send_wait_seconds=float(get("SWITCHBOARD_PUSH_SEND_WAIT", "3")),
         action_token_ttl_seconds=int(get("SWITCHBOARD_ACTION_TOKEN_TTL", "3600")),
         live_activity_attributes_type=get("SWITCHBOARD_LIVE_ACTIVITY_ATTRIBUTES_TYPE", "WorkflowActivityAttributes"),
+        agent_max_tool_rounds=int(get("SWITCHBOARD_AGENT_MAX_TOOL_ROUNDS", "8")),
+        agent_tool_timeout_seconds=float(get("SWITCHBOARD_AGENT_TOOL_TIMEOUT", "30")),
+        agent_approval_timeout_seconds=int(get("SWITCHBOARD_AGENT_APPROVAL_TIMEOUT", "600")),
         provider_keys={
             name: value
             for name, variable in _PROVIDER_KEYS.items()

@@ -16,7 +16,12 @@ the indicator).
 * Nothing is stored while a reply streams, so a restart leaves no half-written message; at
   start, user messages of the last minutes left unanswered by a restart are answered.
 
-Not built yet: MCP tools (and their approval) and a configurable history budget (the newest ``HISTORY_MESSAGES`` messages, at most ``HISTORY_CHARS`` characters).
+Tools: the tools of the agent's MCP servers are offered to the model, its calls run (those
+matched by ``require_approval`` only once a person approves them in the conversation, as an
+interactive message), and the results given back, for up to ``agent_max_tool_rounds``
+rounds; the calls and results are kept in the reply's ``meta.tool_calls``.
+
+Not built yet: a configurable history budget (the newest ``HISTORY_MESSAGES`` messages, at most ``HISTORY_CHARS`` characters).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 import providers
-from providers.base import Finish, ProviderError, TextDelta, Turn, Usage
+from providers.base import Client, Finish, ProviderError, TextDelta, Tool, ToolCall, ToolCallReady, Turn, Usage
 
 from ..events import bus
 from ..events.payloads import agent_error, message_delta
@@ -40,7 +45,7 @@ from ..kernel.db import fetch_dicts
 from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
 from ..models.chat import Agent, Message
-from . import agent_usage, credentials, messages, typing_indicators
+from . import agent_tools, agent_usage, credentials, interactive, messages, typing_indicators
 from .conversations import access_conversation
 
 __all__ = ["AgentRunner", "stop_generation", "in_progress", "COALESCE_SECONDS"]
@@ -223,29 +228,105 @@ class AgentRunner:
         if not key:
             raise AgentFailure(f"no API key for {provider}: add a credential to the agent, or set the gateway's default key")
         client = providers.client_for(provider, key, config.get("base_url"))
-        usage, finish = Usage(), None
+        toolbox = None
+        if config.get("mcp_servers"):
+            toolbox = await agent_tools.open_toolbox(agent, timeout=self.settings.agent_tool_timeout_seconds)
+        turns, calls_made = list(history), []  # type: list[Turn], list[dict[str, Any]]
+        prompt = completion = 0
+        finish: str | None = None
+        try:
+            for round_number in range(self.settings.agent_max_tool_rounds + 1):
+                last_round = round_number == self.settings.agent_max_tool_rounds
+                tools = toolbox.tools if toolbox is not None and not last_round else []
+                text, calls, usage, finish = await self._round(client, model, config, turns, tools, generation)
+                prompt, completion = prompt + usage.prompt_tokens, completion + usage.completion_tokens
+                if finish != "tool_use" or not calls or toolbox is None or last_round:
+                    break
+                turns.append(Turn("assistant", text, tuple(calls)))
+                for call in calls:
+                    result, failed, approved = await self._run_tool(toolbox, call, agent, generation)
+                    turns.append(Turn("tool", result, tool_call_id=call.id, is_error=failed))
+                    calls_made.append({"id": call.id, "name": call.name, "arguments": call.arguments, "result": result[:2000],
+                                       "is_error": failed, **({"approved": approved} if approved is not None else {})})
+        finally:
+            if toolbox is not None:
+                await toolbox.aclose()
+        meta: dict[str, Any] = {"provider": provider, "model": model, "finish": finish,
+                                "usage": {"prompt_tokens": prompt, "completion_tokens": completion}}
+        if calls_made:
+            meta["tool_calls"] = calls_made
+        if toolbox is not None and toolbox.unreachable:
+            meta["unreachable_mcp_servers"] = toolbox.unreachable
+        return generation.text, meta
+
+    async def _round(
+        self, client: Client, model: str, config: dict[str, Any], turns: list[Turn], tools: list[Tool],
+        generation: _Generation,
+    ) -> tuple[str, list[ToolCall], Usage, str | None]:
+        """One model call: (its text, its tool calls, usage, finish), retried while nothing has
+        streamed from it yet."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            parts: list[str] = []
+            calls: list[ToolCall] = []
+            usage, finish = Usage(), None
             try:
                 async for event in client.stream(
-                    model=model, system=config.get("system_prompt"), history=history, tools=[],
+                    model=model, system=config.get("system_prompt"), history=turns, tools=tools,
                     temperature=config.get("temperature"), max_tokens=int(config.get("max_tokens") or 4096),
                 ):
                     if isinstance(event, TextDelta):
+                        parts.append(event.text)
                         await self._push(generation, event.text)
+                    elif isinstance(event, ToolCallReady):
+                        calls.append(event.call)
                     elif isinstance(event, Usage):
                         usage = event
                     elif isinstance(event, Finish):
                         finish = event.reason
-                break
+                return "".join(parts), calls, usage, finish
             except ProviderError as exc:
-                if not exc.retryable or attempt == MAX_ATTEMPTS or generation.parts:
+                if not exc.retryable or attempt == MAX_ATTEMPTS or parts:
                     raise AgentFailure(str(exc)) from exc
                 delay = exc.retry_after if exc.retry_after is not None else 0.5 * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
                 log.info("agents: %s (attempt %d), retrying in %.1f s", exc, attempt, delay)
                 await asyncio.sleep(min(delay, 10.0))
-        meta = {"provider": provider, "model": model, "finish": finish,
-                "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}}
-        return generation.text, meta
+        raise AgentFailure("the provider did not answer")  # not reached: the last attempt raises
+
+    async def _run_tool(
+        self, toolbox: agent_tools.Toolbox, call: ToolCall, agent: Agent, generation: _Generation,
+    ) -> tuple[str, bool, bool | None]:
+        """(result, is_error, approved: None when no approval was needed)."""
+        if not toolbox.needs_approval(call.name):
+            result, failed = await toolbox.call(call.name, call.arguments)
+            return result, failed, None
+        approved = await self._approve(call, agent, generation)
+        if not approved:
+            return "The user declined to run this tool.", True, False
+        result, failed = await toolbox.call(call.name, call.arguments)
+        return result, failed, True
+
+    async def _approve(self, call: ToolCall, agent: Agent, generation: _Generation) -> bool:
+        """Ask the conversation, as an interactive approval (pushed to the owner's phone like
+        any), and wait for the answer; no answer in time is a no."""
+        target = await messages.target_of(generation.conversation_id)
+        if target is None:
+            return False
+        arguments = json.dumps(call.arguments, ensure_ascii=False)
+        if len(arguments) > 1500:
+            arguments = arguments[:1500] + "…"
+        elements = [
+            {"type": "header", "text": f"Run {call.name}?"},
+            {"type": "text", "text": f"{agent.name} wants to run `{call.name}` with {arguments}"},
+            {"type": "boolean", "approve_label": "Run it", "reject_label": "Don't"},
+        ]
+        timeout = self.settings.agent_approval_timeout_seconds
+        message, _ = await interactive.ask(target, elements, expires_at=utcnow() + timedelta(seconds=timeout))
+        await typing_indicators.show(generation.conversation_id, agent.id, generation.rooms, typing=False)
+        settled = await interactive.wait_settled(message.id, timeout + 5)
+        approved = settled is not None and settled.status == "responded" and bool((settled.response or {}).get("approved"))
+        await typing_indicators.show(generation.conversation_id, agent.id, generation.rooms, typing=True, label=THINKING,
+                                     timeout_ms=TYPING_MS)
+        return approved
 
     # ------------------------------------------------------------ streaming
 
@@ -283,12 +364,14 @@ async def _history(conversation_id: str) -> tuple[list[Turn], int] | None:
     A reply is stored after the messages sent while it was written, so it records the seq
     of the message it answers (``meta.reply_to_seq``) and is read back in that place."""
     rows = await fetch_dicts(
-        "SELECT seq, role, content, status, meta FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
+        "SELECT seq, role, content, status, meta, kind FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
         [conversation_id, HISTORY_MESSAGES],
     )
     placed: list[tuple[float, dict[str, Any]]] = []
     answered = 0
     for row in rows:
+        if row["kind"] == "interactive":
+            continue  # questions (a tool's approval): their outcome is in the tool results
         meta = json.loads(row["meta"]) if isinstance(row["meta"], str) else (row["meta"] or {})
         key = float(row["seq"])
         if row["role"] == "assistant":

@@ -43,6 +43,8 @@ __all__ = [
     "send_interactive",
     "respond",
     "respond_with_token",
+    "ask",
+    "wait_settled",
     "get_message",
     "expire_due",
     "ExpiryClock",
@@ -129,12 +131,27 @@ async def send_interactive(
         # Stored in UTC: SQLite compares the stored text, so every value needs the same offset.
         expires_at = expires_at.astimezone(timezone.utc)
     await callbacks.ensure_secret(target.organization_id)
+    return await _create(target, checked, action, callback_url=str(url), callback_id=callback_id, expires_at=expires_at, now=now)
+
+
+async def ask(target: messages.Target, elements: list[dict[str, Any]], *, expires_at: datetime) -> tuple[Message, Interaction]:
+    """A question the gateway's own agent asks (a tool waiting for approval): no callback is
+    sent; the asker waits with ``wait_settled``."""
+    checked, action = check_elements(elements)
+    return await _create(target, checked, action, callback_url="", callback_id="", expires_at=expires_at.astimezone(timezone.utc),
+                         now=utcnow())
+
+
+async def _create(
+    target: messages.Target, checked: list[dict[str, Any]], action: str, *, callback_url: str, callback_id: str,
+    expires_at: datetime | None, now: datetime,
+) -> tuple[Message, Interaction]:
     async with atomic():
         interaction = Interaction(
             organization_id=target.organization_id,
             conversation_id=target.conversation_id,
             action_type=action,
-            callback_url=url,
+            callback_url=callback_url,
             callback_id=callback_id,
             status="pending",
             expires_at=expires_at,
@@ -148,6 +165,26 @@ async def send_interactive(
     if expires_at is not None:
         ExpiryClock.nudge()
     return message, interaction
+
+
+async def wait_settled(message_id: str, timeout: float) -> Interaction | None:
+    """The interaction once answered or expired (or as it stands after ``timeout``)."""
+    future: asyncio.Future[Interaction] = asyncio.get_running_loop().create_future()
+    _waiters.setdefault(message_id, set()).add(future)
+    try:
+        current = await Interaction.get_or_none(message_id=message_id)
+        if current is None or current.status != "pending":
+            return current
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
+        except asyncio.TimeoutError:
+            return await Interaction.get_or_none(message_id=message_id)
+    finally:
+        waiting = _waiters.get(message_id)
+        if waiting is not None:
+            waiting.discard(future)
+            if not waiting:
+                _waiters.pop(message_id, None)
 
 
 # ---------------------------------------------------------------- answer
@@ -233,7 +270,7 @@ async def respond_with_token(token: str, message_id: str, answer: Mapping[str, A
 
 
 async def _settle(message: Message, interaction: Interaction, owner_id: str, now: datetime) -> None:
-    callback = outbox.row(**_callback_fields(interaction))
+    callback = outbox.row(**_callback_fields(interaction)) if interaction.callback_url else None
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite" and not in_atomic():
         # Answers arriving together share one transaction (each in its own savepoint).
@@ -265,21 +302,23 @@ def _answer_values(interaction: Interaction, now: datetime) -> list[Any]:
     ]
 
 
-async def _record_answer(conn: Any, interaction: Interaction, callback: dict[str, Any], now: datetime) -> bool:
+async def _record_answer(conn: Any, interaction: Interaction, callback: dict[str, Any] | None, now: datetime) -> bool:
     """Any backend, in the caller's transaction: the conditional update, then its callback."""
     dialect = conn.capabilities.dialect
     count, _ = await conn.execute_query(placeholders(dialect, _ANSWER_SQL), _answer_values(interaction, now))
     if not count:
         return False
-    await outbox.write(conn.execute_query, callback, dialect=dialect)
+    if callback is not None:
+        await outbox.write(conn.execute_query, callback, dialect=dialect)
     return True
 
 
-def _record_answer_sqlite(db: sqlite3.Connection, item: tuple[Interaction, dict[str, Any], datetime]) -> bool:
+def _record_answer_sqlite(db: sqlite3.Connection, item: tuple[Interaction, dict[str, Any] | None, datetime]) -> bool:
     interaction, callback, now = item
     if not db.execute(_ANSWER_SQL, _answer_values(interaction, now)).rowcount:
         return False
-    outbox.write(db.execute, callback)
+    if callback is not None:
+        outbox.write(db.execute, callback)
     return True
 
 
@@ -370,7 +409,8 @@ async def _expire(interaction: Interaction) -> int:
         interaction.status = "expired"
         # The automation waits for an answer even when the conversation is gone (its agent
         # was deleted): it hears "expired" either way.
-        await outbox.enqueue(**_callback_fields(interaction))
+        if interaction.callback_url:
+            await outbox.enqueue(**_callback_fields(interaction))
         message = await Message.get_or_none(id=interaction.message_id)
         owner = await Conversation.filter(id=interaction.conversation_id).values_list("user_id", flat=True)
         if message is not None and owner:

@@ -13,7 +13,8 @@ import pytest
 from app.models.chat import Message
 from tests.chat.conftest import SocketClient, running_server
 from tests.conftest import LiveServer, Orgs, make_orgs, wait_for
-from tests.fakes.llm import FakeLLM, Reply, Text
+from tests.fakes.llm import FakeLLM, Reply, Text, ToolUse
+from tests.fakes.mcp_tools import ToolServer
 
 
 class Chat:
@@ -211,3 +212,83 @@ async def test_usage_by_day_and_by_agent(live_server: LiveServer, live_orgs: Org
                          ("start_date=2026-02-01&end_date=2026-01-01", "start_date"), ("start_date=2020-01-01&end_date=2026-01-01", "end_date")):
         bad = await http.get(f"/api/v1/usage?{query}", headers=live_orgs.a.headers)
         assert bad.status_code == 422 and field in bad.json()["error"]["details"], query
+
+
+@pytest.fixture
+async def tools() -> Any:
+    server = await ToolServer().start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_tools_are_called_and_their_results_given_back(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                              sockets: Any, llm: FakeLLM, tools: ToolServer) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url,
+                           mcp_servers=[{"url": tools.url, "headers": {"Authorization": "Bearer tool-token-7"}}])
+    llm.script(Reply([Text("Let me look. "), ToolUse("lookup_order", {"number": "A-17"}, id="call_1")], prompt_tokens=40, completion_tokens=5),
+               Reply([Text("It shipped on December 1.")], prompt_tokens=60, completion_tokens=8))
+    await chat.say("Where is A-17?")
+    [reply] = await chat.wait_replies(1)
+    assert reply["content"] == "Let me look. It shipped on December 1."
+    assert tools.calls == [("lookup_order", {"number": "A-17"})]
+    assert all(h.get("authorization") == "Bearer tool-token-7" for h in tools.headers)
+    offered = llm.requests[0].body["tools"]
+    assert {t["name"] for t in offered} == {"lookup_order", "delete_record"}
+    second = llm.requests[1].body["messages"]
+    assert second[-1]["content"][0]["type"] == "tool_result" and "shipped on 2026-12-01" in second[-1]["content"][0]["content"]
+    stored = await Message.get(id=reply["id"])
+    assert stored.meta is not None and stored.meta["usage"] == {"prompt_tokens": 100, "completion_tokens": 13}
+    [call] = stored.meta["tool_calls"]
+    assert call["name"] == "lookup_order" and call["arguments"] == {"number": "A-17"} and "shipped" in call["result"]
+
+
+@pytest.mark.parametrize("approve", [True, False])
+async def test_a_tool_waits_for_a_persons_approval(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                   sockets: Any, llm: FakeLLM, tools: ToolServer, approve: bool) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url,
+                           mcp_servers=[{"url": tools.url, "require_approval": ["delete_record"]}])
+    llm.script(Reply([ToolUse("delete_record", {"record_id": "r-9"}, id="call_9")]), Reply([Text("Done." if approve else "Understood.")]))
+    await chat.say("Delete r-9")
+    await wait_for(lambda: any(m.get("kind") == "interactive" for m in chat.socket.of("message.created")))
+    question = next(m for m in chat.socket.of("message.created") if m.get("kind") == "interactive")
+    assert question["role"] == "assistant" and "delete_record" in question["content"] and tools.calls == []
+    session = (await http.post("/api/v1/auth/login", json={"email": live_orgs.a.owner_email, "password": live_orgs.a.owner_password})).json()["token"]
+    answer = {"approved": True} if approve else {"approved": False, "message": "no"}
+    r = await http.post(f"/api/v1/messages/{question['id']}/respond", json=answer, headers={"Authorization": f"Bearer {session}"})
+    assert r.status_code == 200, r.text
+    await wait_for(lambda: len(chat.replies()) == 2)  # the question, then the reply
+    reply = chat.replies()[-1]
+    assert reply["content"] == ("Done." if approve else "Understood.")
+    assert tools.calls == ([("delete_record", {"record_id": "r-9"})] if approve else [])
+    result = llm.requests[1].body["messages"][-1]["content"][0]
+    assert result["is_error"] is (not approve)
+    assert ("deleted" in result["content"]) if approve else ("declined" in result["content"])
+    stored = await Message.get(id=reply["id"])
+    assert stored.meta is not None and stored.meta["tool_calls"][0]["approved"] is approve
+
+
+async def test_an_unanswered_approval_is_a_no(settings: Any, llm: FakeLLM, tools: ToolServer, sockets: Any) -> None:
+    async with running_server(settings.with_overrides(agent_approval_timeout_seconds=1)) as server:
+        orgs = await make_orgs()
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            chat = await open_chat(http, orgs, llm, sockets, server.url, mcp_servers=[{"url": tools.url, "require_approval": True}])
+            llm.script(Reply([ToolUse("lookup_order", {"number": "B-2"})]), Reply([Text("No answer, so I did not look.")]))
+            await chat.say("Look up B-2")
+            await wait_for(lambda: len(chat.replies()) == 2, timeout=15)
+            assert chat.replies()[-1]["content"] == "No answer, so I did not look."
+            assert tools.calls == [] and "declined" in llm.requests[1].body["messages"][-1]["content"][0]["content"]
+            expired = [m for m in chat.socket.of("message.updated") if m.get("interaction", {}).get("status") == "expired"]
+            assert expired
+
+
+async def test_an_unreachable_tool_server_does_not_silence_the_agent(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                                     sockets: Any, llm: FakeLLM) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url, mcp_servers=[{"url": "http://127.0.0.1:9/mcp"}])
+    llm.script(Reply([Text("I can still talk.")]))
+    await chat.say("Hi")
+    [reply] = await chat.wait_replies(1)
+    assert reply["content"] == "I can still talk." and "tools" not in llm.requests[0].body
+    stored = await Message.get(id=reply["id"])
+    assert stored.meta is not None and stored.meta["unreachable_mcp_servers"][0].startswith("http://127.0.0.1:9/mcp")
