@@ -72,6 +72,8 @@ class Settings:
     agent_max_tool_rounds: int = 8  # model -> tools -> model rounds per reply
     agent_tool_timeout_seconds: float = 30.0  # one MCP call (and connecting to a server)
     agent_approval_timeout_seconds: int = 600  # how long a tool waits for a person's approval
+    agent_history_messages: int = 50  # what a custom agent's model sees of the conversation
+    agent_history_tokens: int = 12_000  # ... at most, approximately (four characters a token)
 
     @property
     def apns_configured(self) -> bool:
@@ -145,6 +147,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         agent_max_tool_rounds=int(get("SWITCHBOARD_AGENT_MAX_TOOL_ROUNDS", "8")),
         agent_tool_timeout_seconds=float(get("SWITCHBOARD_AGENT_TOOL_TIMEOUT", "30")),
         agent_approval_timeout_seconds=int(get("SWITCHBOARD_AGENT_APPROVAL_TIMEOUT", "600")),
+        agent_history_messages=int(get("SWITCHBOARD_AGENT_HISTORY_MESSAGES", "50")),
+        agent_history_tokens=int(get("SWITCHBOARD_AGENT_HISTORY_TOKENS", "12000")),
         provider_keys={
             name: value
             for name, variable in _PROVIDER_KEYS.items()

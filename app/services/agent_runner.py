@@ -21,7 +21,8 @@ matched by ``require_approval`` only once a person approves them in the conversa
 interactive message), and the results given back, for up to ``agent_max_tool_rounds``
 rounds; the calls and results are kept in the reply's ``meta.tool_calls``.
 
-Not built yet: a configurable history budget (the newest ``HISTORY_MESSAGES`` messages, at most ``HISTORY_CHARS`` characters).
+History: the system prompt, then the newest messages within ``HistoryBudget`` (messages and
+approximate tokens, both configurable), whole messages only.
 """
 
 from __future__ import annotations
@@ -48,14 +49,12 @@ from ..models.chat import Agent, Message
 from . import agent_tools, agent_usage, credentials, interactive, messages, typing_indicators
 from .conversations import access_conversation
 
-__all__ = ["AgentRunner", "stop_generation", "in_progress", "COALESCE_SECONDS"]
+__all__ = ["AgentRunner", "HistoryBudget", "stop_generation", "in_progress", "COALESCE_SECONDS"]
 
 log = logging.getLogger("switchboard.agents")
 
 COALESCE_SECONDS = 0.05  # at most ~20 delta events a second
 MAX_ATTEMPTS = 3
-HISTORY_MESSAGES = 50
-HISTORY_CHARS = 48_000  # roughly 12,000 tokens
 RESUME_WINDOW = timedelta(minutes=10)
 THINKING = "Thinking..."
 TYPING_MS = 120_000
@@ -63,6 +62,12 @@ TYPING_MS = 120_000
 
 class AgentFailure(Exception):
     """The reply cannot be made; the message says why, for the person reading it."""
+
+
+@dataclass(frozen=True)
+class HistoryBudget:
+    messages: int = 50
+    tokens: int = 12_000  # approximate: four characters a token
 
 
 @dataclass
@@ -90,6 +95,7 @@ class AgentRunner:
         self._serving: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._generations: dict[str, _Generation] = {}
+        self.budget = HistoryBudget(settings.agent_history_messages, settings.agent_history_tokens)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -170,7 +176,7 @@ class AgentRunner:
         agent = await Agent.get_or_none(id=target.agent_id)
         if agent is None:
             return False
-        found = await _history(conversation_id)
+        found = await _history(conversation_id, self.budget)
         if found is None:
             return False  # every message has its reply
         history, reply_to = found
@@ -357,17 +363,40 @@ def _on_user_message(target: messages.Target, message: Message) -> None:
         runner.kick(target.conversation_id)
 
 
-async def _history(conversation_id: str) -> tuple[list[Turn], int] | None:
-    """The next user message to answer and the history up to it, oldest first, within the
-    budget (error replies left out); ``None`` when every user message has its reply.
+def _tokens(turn: Turn) -> int:
+    """Roughly: four characters a token, plus a little for each entry and tool call."""
+    size = len(turn.content) + sum(len(c.name) + len(json.dumps(c.arguments)) for c in turn.tool_calls)
+    return size // 4 + 4
+
+
+def _turns_of(row: dict[str, Any], meta: dict[str, Any]) -> list[Turn]:
+    """A message as the model sees it: a reply that used tools is its calls, their results,
+    then its text; a call and its result always travel together."""
+    calls = [c for c in meta.get("tool_calls") or [] if isinstance(c, dict) and c.get("id") and c.get("name")]
+    if row["role"] != "assistant" or not calls:
+        return [Turn(row["role"], row["content"])]
+    made = tuple(ToolCall(str(c["id"]), str(c["name"]), dict(c.get("arguments") or {})) for c in calls)
+    turns = [Turn("assistant", "", made)]
+    turns += [Turn("tool", str(c.get("result") or ""), tool_call_id=str(c["id"]), is_error=bool(c.get("is_error"))) for c in calls]
+    if row["content"]:
+        turns.append(Turn("assistant", row["content"]))
+    return turns
+
+
+async def _history(conversation_id: str, budget: HistoryBudget) -> tuple[list[Turn], int] | None:
+    """The next user message to answer and the history up to it, oldest first: the newest
+    ``budget.messages`` messages within ``budget.tokens`` (approximate), whole messages only
+    (a reply's tool calls with their results), the message answered always in; error
+    replies and a tool's approval questions left out. ``None`` when every user message has
+    its reply.
 
     A reply is stored after the messages sent while it was written, so it records the seq
     of the message it answers (``meta.reply_to_seq``) and is read back in that place."""
     rows = await fetch_dicts(
         "SELECT seq, role, content, status, meta, kind FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
-        [conversation_id, HISTORY_MESSAGES],
+        [conversation_id, budget.messages],
     )
-    placed: list[tuple[float, dict[str, Any]]] = []
+    placed: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
     answered = 0
     for row in rows:
         if row["kind"] == "interactive":
@@ -379,22 +408,25 @@ async def _history(conversation_id: str) -> tuple[list[Turn], int] | None:
             covers = int(reply_to) if isinstance(reply_to, int) else int(row["seq"])
             answered = max(answered, covers)
             key = covers + 0.5 if isinstance(reply_to, int) else key
-        placed.append((key, row))
-    waiting = sorted(row["seq"] for _, row in placed if row["role"] == "user" and row["seq"] > answered)
+        placed.append((key, row, meta))
+    waiting = sorted(row["seq"] for _, row, _ in placed if row["role"] == "user" and row["seq"] > answered)
     if not waiting:
         return None
     target = waiting[0]
-    turns: list[Turn] = []
-    size = 0
-    for key, row in sorted(placed, key=lambda kv: kv[0], reverse=True):
-        if key > target or row["role"] not in ("user", "assistant") or row["status"] == "error" or not row["content"]:
+    kept: list[list[Turn]] = []
+    used = 0
+    for key, row, meta in sorted(placed, key=lambda entry: entry[0], reverse=True):
+        if key > target or row["role"] not in ("user", "assistant") or row["status"] == "error":
             continue
-        size += len(row["content"])
-        if size > HISTORY_CHARS and turns:
+        turns = _turns_of(row, meta) if row["content"] or meta.get("tool_calls") else []
+        if not turns:
+            continue
+        cost = sum(_tokens(t) for t in turns)
+        if kept and used + cost > budget.tokens:
             break
-        turns.append(Turn(row["role"], row["content"]))
-    turns.reverse()
-    return turns, target
+        used += cost
+        kept.append(turns)
+    return [turn for turns in reversed(kept) for turn in turns], target
 
 
 async def stop_generation(principal: Principal, conversation_id: str) -> bool:

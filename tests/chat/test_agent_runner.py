@@ -292,3 +292,40 @@ async def test_an_unreachable_tool_server_does_not_silence_the_agent(live_server
     assert reply["content"] == "I can still talk." and "tools" not in llm.requests[0].body
     stored = await Message.get(id=reply["id"])
     assert stored.meta is not None and stored.meta["unreachable_mcp_servers"][0].startswith("http://127.0.0.1:9/mcp")
+
+
+async def test_history_keeps_tool_calls_with_their_results(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                           sockets: Any, llm: FakeLLM, tools: ToolServer) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url, mcp_servers=[{"url": tools.url}])
+    llm.script(Reply([ToolUse("lookup_order", {"number": "C-3"}, id="call_c3")]), Reply([Text("C-3 shipped.")]),
+               Reply([Text("You're welcome.")]))
+    await chat.say("Where is C-3?")
+    await chat.wait_replies(1)
+    await chat.say("Thanks")
+    await chat.wait_replies(2)
+    messages = llm.requests[2].body["messages"]
+    kinds = [(m["role"], [b["type"] for b in m["content"]]) for m in messages]
+    assert kinds == [("user", ["text"]), ("assistant", ["tool_use"]), ("user", ["tool_result"]), ("assistant", ["text"]),
+                     ("user", ["text"])]
+    assert messages[1]["content"][0]["id"] == "call_c3" and messages[2]["content"][0]["tool_use_id"] == "call_c3"
+    assert messages[3]["content"][0]["text"] == "C-3 shipped." and messages[4]["content"][0]["text"] == "Thanks"
+
+
+async def test_the_history_budget(settings: Any, llm: FakeLLM, sockets: Any) -> None:
+    async with running_server(settings.with_overrides(agent_history_messages=3, agent_history_tokens=60)) as server:
+        orgs = await make_orgs()
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            chat = await open_chat(http, orgs, llm, sockets, server.url)
+            llm.script(*(Reply([Text(f"answer {i}")]) for i in range(3)))
+            for i in range(3):
+                await chat.say(f"question {i} " + "x" * (100 if i == 0 else 10))
+                await chat.wait_replies(i + 1)
+            last = llm.requests[2].body["messages"]
+            texts = [b["text"] for m in last for b in m["content"]]
+            # At most 3 messages, and the long first question (~30 tokens) no longer fits.
+            assert texts[-1].startswith("question 2") and len(texts) <= 3 and not any("x" * 100 in t for t in texts)
+            big = "y" * 1000  # bigger than the whole budget: the message answered is always sent
+            llm.script(Reply([Text("ok")]))
+            await chat.say(big)
+            await chat.wait_replies(4)
+            assert [b["text"] for m in llm.requests[3].body["messages"] for b in m["content"]] == [big]
