@@ -62,6 +62,7 @@ class MessageJSON(TypedDict, total=False):
     interaction: InteractionJSON
     status: str  # a custom agent's reply that did not complete: stopped | error
     error: str  # status error: why
+    metadata: dict[str, Any]  # a custom agent's reply: model, usage, tool_calls
 
 
 class MessageWebhook(TypedDict):
@@ -97,11 +98,13 @@ def message_json(message: Any, interaction: Any = None) -> MessageJSON:
         created_at=iso(message.created_at),
     )
     status = getattr(message, "status", "complete")
+    meta = getattr(message, "meta", None) or {}
     if status and status != "complete":
         out["status"] = status
-        error = (getattr(message, "meta", None) or {}).get("error")
-        if error:
-            out["error"] = str(error)
+        if meta.get("error"):
+            out["error"] = str(meta["error"])
+    if meta.get("model"):  # a custom agent's reply: what made it, what it cost, the tools it used
+        out["metadata"] = {key: meta[key] for key in ("model", "usage", "tool_calls") if key in meta}
     if getattr(message, "kind", "text") == "interactive":
         out["kind"] = "interactive"
         out["elements"] = list(message.elements or [])

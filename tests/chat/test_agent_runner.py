@@ -242,6 +242,8 @@ async def test_tools_are_called_and_their_results_given_back(live_server: LiveSe
     assert stored.meta is not None and stored.meta["usage"] == {"prompt_tokens": 100, "completion_tokens": 13}
     [call] = stored.meta["tool_calls"]
     assert call["name"] == "lookup_order" and call["arguments"] == {"number": "A-17"} and "shipped" in call["result"]
+    assert reply["metadata"]["tool_calls"][0]["name"] == "lookup_order"  # clients see it too
+    assert reply["metadata"]["usage"] == {"prompt_tokens": 100, "completion_tokens": 13}
 
 
 @pytest.mark.parametrize("approve", [True, False])
@@ -329,3 +331,24 @@ async def test_the_history_budget(settings: Any, llm: FakeLLM, sockets: Any) -> 
             await chat.say(big)
             await chat.wait_replies(4)
             assert [b["text"] for m in llm.requests[3].body["messages"] for b in m["content"]] == [big]
+
+
+async def test_a_stream_survives_a_reconnect(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, sockets: Any,
+                                            llm: FakeLLM) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url)
+    llm.script(Reply([Text("part " * 30, chunks=30)], delay=0.04))
+    await chat.say("Stream please")
+    await wait_for(lambda: len(chat.socket.of("message.delta")) >= 2)
+    await chat.socket.close()  # the phone loses its connection mid-reply
+    session = (await http.post("/api/v1/auth/login", json={"email": live_orgs.a.owner_email, "password": live_orgs.a.owner_password})).json()["token"]
+    again = await sockets(live_server.url, session)
+    synced = await again.call("sync", {"conversation_id": chat.conv_id, "after_seq": 0})
+    so_far = synced["generating"]["content"]
+    assert so_far.startswith("part")
+    await wait_for(lambda: any(m["role"] == "assistant" for m in again.of("message.created")))
+    await again.settle()
+    reply = next(m for m in again.of("message.created") if m["role"] == "assistant")
+    after = "".join(d["delta"] for d in again.of("message.delta"))
+    assert reply["id"] == synced["generating"]["message_id"] and after
+    assert reply["content"] == "part " * 30 and reply["content"].endswith(after)
+    assert len(so_far) + len(after) >= len(reply["content"])  # nothing missed between the two
