@@ -7,7 +7,9 @@ own ``base_url`` (a self-hosted or compatible server) instead.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from .base import Client
@@ -38,7 +40,9 @@ def names() -> tuple[str, ...]:
     return tuple(PROVIDERS)
 
 
-_clients: dict[tuple[str, str, str], Client] = {}
+_clients: OrderedDict[tuple[str, str, str], Client] = OrderedDict()
+MAX_CLIENTS = 128  # the least recently used beyond this are closed
+_closing: set[asyncio.Task[None]] = set()
 
 
 def client_for(provider: str, api_key: str, base_url: str | None = None, *, timeout: float = 60.0) -> Client:
@@ -48,7 +52,9 @@ def client_for(provider: str, api_key: str, base_url: str | None = None, *, time
     url = base_url or spec.base_url
     cache_key = (provider, hashlib.sha256(api_key.encode()).hexdigest(), url)
     client = _clients.get(cache_key)
-    if client is None:
+    if client is not None:
+        _clients.move_to_end(cache_key)
+    else:
         if spec.api == "anthropic":
             from .anthropic import AnthropicClient
 
@@ -58,6 +64,11 @@ def client_for(provider: str, api_key: str, base_url: str | None = None, *, time
 
             client = OpenAIClient(api_key=api_key, base_url=url, timeout=timeout, name=provider)
         _clients[cache_key] = client
+        while len(_clients) > MAX_CLIENTS:
+            _, old = _clients.popitem(last=False)
+            task = asyncio.get_running_loop().create_task(old.close())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
     return client
 
 

@@ -68,7 +68,9 @@ class OpenAIClient:
         params: dict[str, Any] = {
             "model": model,
             "messages": to_messages(system, history),
-            "max_tokens": max_tokens,
+            # OpenAI's own API takes max_completion_tokens (its newer models refuse max_tokens);
+            # the compatible ones keep max_tokens.
+            ("max_completion_tokens" if self._name == "openai" else "max_tokens"): max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
         }

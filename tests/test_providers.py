@@ -39,7 +39,8 @@ async def test_text_streams_with_usage(llm: FakeLLM, provider: str) -> None:
     assert Usage(21, 6) in events and isinstance(events[-1], Finish) and events[-1].reason == "end"
     [request] = llm.requests
     body = request.body
-    assert body["model"] == "m-1" and body["stream"] is True and body["max_tokens"] == 256
+    limit = "max_completion_tokens" if provider == "openai" else "max_tokens"  # OpenAI's own API renamed it
+    assert body["model"] == "m-1" and body["stream"] is True and body[limit] == 256
     assert body.get("temperature") == temperature
     if provider == "anthropic":
         assert request.api == "anthropic" and "anthropic-version" in request.headers

@@ -84,6 +84,9 @@ class MessageCreated:
     webhook: MessageWebhook
 
 
+MAX_SHOWN_CALLS = 50
+
+
 def message_json(message: Any, interaction: Any = None) -> MessageJSON:
     """A stored message (model or row with the same attribute names); an interactive one
     with its ``Interaction``. The socket event and REST shape of every message."""
@@ -104,7 +107,13 @@ def message_json(message: Any, interaction: Any = None) -> MessageJSON:
         if meta.get("error"):
             out["error"] = str(meta["error"])
     if meta.get("model"):  # a custom agent's reply: what made it, what it cost, the tools it used
-        out["metadata"] = {key: meta[key] for key in ("model", "usage", "tool_calls") if key in meta}
+        shown: dict[str, Any] = {key: meta[key] for key in ("model", "usage") if key in meta}
+        if meta.get("tool_calls"):  # which tools, not their output (that stays with the agent)
+            shown["tool_calls"] = [
+                {key: call[key] for key in ("id", "name", "is_error", "approved") if key in call}
+                for call in meta["tool_calls"][:MAX_SHOWN_CALLS]
+            ]
+        out["metadata"] = shown
     if getattr(message, "kind", "text") == "interactive":
         out["kind"] = "interactive"
         out["elements"] = list(message.elements or [])

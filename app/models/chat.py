@@ -53,6 +53,9 @@ class Credential(Model):
     provider = fields.CharField(max_length=32)
     value = fields.TextField()
     hint = fields.CharField(max_length=16)
+    # The only server the value is sent to besides the provider's own: an agent may name a
+    # base_url only with a credential made for it, so no key goes where its owner did not say.
+    base_url = fields.CharField(max_length=2048, null=True)
     created_by_id = fields.CharField(max_length=32, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

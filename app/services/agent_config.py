@@ -81,12 +81,20 @@ async def check_config(
             problems.update(exc.details)
     if "mcp_servers" in changes and config.get("mcp_servers") is not None:
         config["mcp_servers"] = await _check_servers(changes["mcp_servers"], agent_id, current, allow_private, problems)
-    if "credential_id" in config and ("credential_id" in changes or "provider" in changes):
+    if "credential_id" in config and ("credential_id" in changes or "provider" in changes or "base_url" in changes):
         credential = await Credential.get_or_none(id=config["credential_id"], organization_id=organization_id) if isinstance(config["credential_id"], str) else None
         if credential is None:
             problems["credential_id"] = ["is not a credential of this organization"]
         elif provider is not None and credential.provider != provider:
             problems["credential_id"] = [f"is a {credential.provider} credential; this agent uses {provider}"]
+        elif (credential.base_url or None) != (config.get("base_url") or None) and "base_url" not in problems:
+            problems["credential_id"] = [
+                f"is for {credential.base_url or 'the provider' + chr(39) + 's own API'}; this agent calls "
+                f"{config.get('base_url') or 'the provider' + chr(39) + 's own API'}"
+            ]
+    if config.get("base_url") and "credential_id" not in config and "base_url" not in problems:
+        # The gateway's own keys go to the providers' own APIs only.
+        problems["base_url"] = ["needs a credential_id: a credential made for this server"]
     if protocol == "custom":
         for key in ("provider", "model"):
             if key not in config and key not in problems:
@@ -127,6 +135,8 @@ async def _check_servers(
                 problems[f"{path}.headers.{name}"] = ["must be a header value on one line"]
             elif header == MASK and isinstance(before.get(url), dict) and name in before[url]:
                 sealed[name] = before[url][name]  # shown masked, sent back unchanged: keep it
+            elif header == MASK:
+                problems[f"{path}.headers.{name}"] = ["is the mask of a value this server does not have; send the value"]
             else:
                 sealed[name] = crypto.encrypt(header, _owner(agent_id))
         approval = server.get("require_approval", False)
@@ -136,12 +146,16 @@ async def _check_servers(
     return out
 
 
-def public_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The configuration as shown: header values masked."""
+def public_config(config: Mapping[str, Any], *, show_urls: bool = True) -> dict[str, Any]:
+    """The configuration as shown: header values masked; without ``show_urls`` (callers who
+    may not change the agent) the URLs too, which often carry a token, like webhook URLs."""
     out = dict(config)
+    if "base_url" in out and not show_urls:
+        out["base_url"] = None
     if isinstance(out.get("mcp_servers"), list):
         out["mcp_servers"] = [
-            {**s, "headers": {name: MASK for name in (s.get("headers") or {})}} for s in out["mcp_servers"] if isinstance(s, dict)
+            {**s, "url": s.get("url") if show_urls else None, "headers": {name: MASK for name in (s.get("headers") or {})}}
+            for s in out["mcp_servers"] if isinstance(s, dict)
         ]
     return out
 

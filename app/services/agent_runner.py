@@ -81,6 +81,17 @@ class _Generation:
     flush: asyncio.TimerHandle | None = None
     stopped: bool = False
     task: asyncio.Task[tuple[str, dict[str, Any]]] | None = None
+    # What the reply has cost and done so far: kept with it however it ends.
+    meta: dict[str, Any] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def spent(self) -> dict[str, Any]:
+        out = {**self.meta, "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}}
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        return out
 
     @property
     def text(self) -> str:
@@ -95,14 +106,17 @@ class AgentRunner:
         self._serving: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._generations: dict[str, _Generation] = {}
-        self.budget = HistoryBudget(settings.agent_history_messages, settings.agent_history_tokens)
+        self.budget = HistoryBudget(max(1, settings.agent_history_messages), max(1, settings.agent_history_tokens))
+        self._tasks: set[asyncio.Task[None]] = set()  # fire-and-forget work, kept referenced
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         AgentRunner.current = self
         messages.on_user_message(_on_user_message)
-        asyncio.get_running_loop().create_task(self._resume(), name="agent-resume")
+        task = asyncio.get_running_loop().create_task(self._resume(), name="agent-resume")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
         if AgentRunner.current is self:
@@ -164,7 +178,11 @@ class AgentRunner:
 
     def in_progress(self, conversation_id: str) -> tuple[str, str] | None:
         generation = self._generations.get(conversation_id)
-        return (generation.message_id, generation.text) if generation is not None else None
+        if generation is None:
+            return None
+        # What the deltas carried so far: the next delta continues it exactly.
+        sent = generation.text[: len(generation.text) - len(generation.unsent)]
+        return generation.message_id, sent
 
     # ------------------------------------------------------------ one reply
 
@@ -184,22 +202,25 @@ class AgentRunner:
         generation = _Generation(conversation_id, new_id("message"), rooms)
         self._generations[conversation_id] = generation
         await typing_indicators.show(conversation_id, agent.id, rooms, typing=True, label=THINKING, timeout_ms=TYPING_MS)
-        status, meta, error = "complete", {"reply_to_seq": reply_to}, None  # type: tuple[str, dict[str, Any], str | None]
+        status, error = "complete", None  # type: str, str | None
+        generation.meta["reply_to_seq"] = reply_to
         try:
             generation.task = asyncio.get_running_loop().create_task(self._generate(agent, history, generation))
             try:
-                text, produced = await asyncio.shield(generation.task)
-                meta.update(produced)
+                await asyncio.shield(generation.task)
             except AgentFailure as exc:
-                text, status, error = generation.text, "error", str(exc)
+                status, error = "error", str(exc)
             except asyncio.CancelledError:
                 generation.task.cancel()  # closes the provider's stream, and its connection
                 await asyncio.gather(generation.task, return_exceptions=True)
-                text, status = generation.text, "stopped"
+                status = "stopped"
                 if not generation.stopped:  # the server is stopping: keep what was written, then stop
-                    await self._finish(target, generation, text, status, meta, None)
+                    await self._finish(target, generation, generation.text, status, generation.spent(), None)
                     raise
-            await self._finish(target, generation, text, status, meta, error)
+            except Exception:  # noqa: BLE001 - a bug or a database error: still an answer, never silence
+                log.exception("agents: the reply in %s failed", conversation_id)
+                status, error = "error", "the gateway failed while answering (see its log)"
+            await self._finish(target, generation, generation.text, status, generation.spent(), error)
             return True
         finally:
             if self._generations.get(conversation_id) is generation:
@@ -230,40 +251,44 @@ class AgentRunner:
         provider, model = str(config.get("provider") or ""), str(config.get("model") or "")
         if provider not in providers.PROVIDERS or not model:
             raise AgentFailure("this agent has no provider and model configured")
-        key = await credentials.api_key(str(agent.organization_id), config.get("credential_id"), provider, self.settings)  # type: ignore[attr-defined]
+        key = await credentials.api_key(
+            str(agent.organization_id), config.get("credential_id"), provider, self.settings, config.get("base_url")  # type: ignore[attr-defined]
+        )
         if not key:
-            raise AgentFailure(f"no API key for {provider}: add a credential to the agent, or set the gateway's default key")
+            raise AgentFailure(
+                f"no API key for {provider} at {config.get('base_url') or 'its own API'}: "
+                "add a credential made for it to the agent, or set the gateway's default key"
+            )
         client = providers.client_for(provider, key, config.get("base_url"))
+        generation.meta.update(provider=provider, model=model)
         toolbox = None
-        if config.get("mcp_servers"):
-            toolbox = await agent_tools.open_toolbox(agent, timeout=self.settings.agent_tool_timeout_seconds)
-        turns, calls_made = list(history), []  # type: list[Turn], list[dict[str, Any]]
-        prompt = completion = 0
-        finish: str | None = None
+        turns = list(history)
         try:
+            if config.get("mcp_servers"):
+                toolbox = await agent_tools.open_toolbox(agent, timeout=self.settings.agent_tool_timeout_seconds)
+                if toolbox.unreachable:
+                    generation.meta["unreachable_mcp_servers"] = toolbox.unreachable
             for round_number in range(self.settings.agent_max_tool_rounds + 1):
                 last_round = round_number == self.settings.agent_max_tool_rounds
                 tools = toolbox.tools if toolbox is not None and not last_round else []
-                text, calls, usage, finish = await self._round(client, model, config, turns, tools, generation)
-                prompt, completion = prompt + usage.prompt_tokens, completion + usage.completion_tokens
+                text, calls, usage, finish = await self._round(client, model, config, turns if tools else _in_words(turns),
+                                                               tools, generation)
+                generation.prompt_tokens += usage.prompt_tokens
+                generation.completion_tokens += usage.completion_tokens
+                generation.meta["finish"] = finish
                 if finish != "tool_use" or not calls or toolbox is None or last_round:
                     break
                 turns.append(Turn("assistant", text, tuple(calls)))
                 for call in calls:
                     result, failed, approved = await self._run_tool(toolbox, call, agent, generation)
                     turns.append(Turn("tool", result, tool_call_id=call.id, is_error=failed))
-                    calls_made.append({"id": call.id, "name": call.name, "arguments": call.arguments, "result": result[:2000],
-                                       "is_error": failed, **({"approved": approved} if approved is not None else {})})
+                    generation.tool_calls.append({"id": call.id, "name": call.name, "arguments": call.arguments,
+                                                  "result": result[:2000], "is_error": failed,
+                                                  **({"approved": approved} if approved is not None else {})})
         finally:
             if toolbox is not None:
                 await toolbox.aclose()
-        meta: dict[str, Any] = {"provider": provider, "model": model, "finish": finish,
-                                "usage": {"prompt_tokens": prompt, "completion_tokens": completion}}
-        if calls_made:
-            meta["tool_calls"] = calls_made
-        if toolbox is not None and toolbox.unreachable:
-            meta["unreachable_mcp_servers"] = toolbox.unreachable
-        return generation.text, meta
+        return generation.text, generation.spent()
 
     async def _round(
         self, client: Client, model: str, config: dict[str, Any], turns: list[Turn], tools: list[Tool],
@@ -328,7 +353,11 @@ class AgentRunner:
         timeout = self.settings.agent_approval_timeout_seconds
         message, _ = await interactive.ask(target, elements, expires_at=utcnow() + timedelta(seconds=timeout))
         await typing_indicators.show(generation.conversation_id, agent.id, generation.rooms, typing=False)
-        settled = await interactive.wait_settled(message.id, timeout + 5)
+        try:
+            settled = await interactive.wait_settled(message.id, timeout + 5)
+        except asyncio.CancelledError:
+            await asyncio.shield(interactive.withdraw(message.id))  # stopped: nobody waits for the answer now
+            raise
         approved = settled is not None and settled.status == "responded" and bool((settled.response or {}).get("approved"))
         await typing_indicators.show(generation.conversation_id, agent.id, generation.rooms, typing=True, label=THINKING,
                                      timeout_ms=TYPING_MS)
@@ -344,7 +373,13 @@ class AgentRunner:
             await self._emit(generation)
         elif generation.flush is None:
             wait = generation.last_emit + COALESCE_SECONDS - loop.time()
-            generation.flush = loop.call_later(max(0.0, wait), lambda: loop.create_task(self._emit(generation)))
+            generation.flush = loop.call_later(max(0.0, wait), self._flush_later, generation)
+
+    def _flush_later(self, generation: _Generation) -> None:
+        generation.flush = None
+        task = asyncio.get_running_loop().create_task(self._emit(generation))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _emit(self, generation: _Generation) -> None:
         if generation.flush is not None:
@@ -361,6 +396,21 @@ def _on_user_message(target: messages.Target, message: Message) -> None:
     runner = AgentRunner.current
     if runner is not None:
         runner.kick(target.conversation_id)
+
+
+def _in_words(turns: list[Turn]) -> list[Turn]:
+    """The history for a call that offers no tools: earlier tool calls and results told in
+    words (providers refuse tool blocks in a request that defines no tools)."""
+    out = []
+    for turn in turns:
+        if turn.role == "tool":
+            out.append(Turn("user", f"[result of tool call {turn.tool_call_id}{' (failed)' if turn.is_error else ''}]: {turn.content}"))
+        elif turn.tool_calls:
+            said = "; ".join(f"{c.name}({json.dumps(c.arguments, ensure_ascii=False)}) as call {c.id}" for c in turn.tool_calls)
+            out.append(Turn("assistant", (turn.content + "\n" if turn.content else "") + f"[I called: {said}]"))
+        else:
+            out.append(turn)
+    return out
 
 
 def _tokens(turn: Turn) -> int:

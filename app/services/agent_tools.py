@@ -50,6 +50,9 @@ class _Server:
         except TimeoutError:
             await self.close()
             raise ConnectionError(f"no answer within {self._timeout:g} s") from None
+        except BaseException:  # stopped while connecting: leave nothing running
+            await asyncio.shield(self.close())
+            raise
 
     async def call(self, name: str, arguments: dict[str, Any]) -> Any:
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -147,6 +150,9 @@ async def open_toolbox(agent: Agent, *, timeout: float = 30.0) -> Toolbox:
             log.warning("agents: MCP server %s of %s unreachable: %s", server.url, agent.id, exc)
             box.unreachable.append(f"{server.url}: {exc}")
             continue
+        except BaseException:  # stopped meanwhile: close the servers already open
+            await asyncio.shield(box.aclose())
+            raise
         box._open.append(server)
         approval = config.get("require_approval", False)
         for tool in listed:

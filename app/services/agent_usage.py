@@ -64,9 +64,12 @@ async def report(principal: Principal, *, start_date: str | None, end_date: str 
     if breakdown not in BREAKDOWNS:
         problems["breakdown"] = [f"must be one of {', '.join(BREAKDOWNS)}"]
     end = _bound(end_date, "end_date", end=True) or utcnow()
-    start = _bound(start_date, "start_date", end=False) or datetime.combine(
-        (end - timedelta(days=DEFAULT_DAYS - 1)).date(), time.min, tzinfo=timezone.utc
-    )
+    try:
+        start = _bound(start_date, "start_date", end=False) or datetime.combine(
+            (end - timedelta(days=DEFAULT_DAYS - 1)).date(), time.min, tzinfo=timezone.utc
+        )
+    except OverflowError:  # an end date in the first days of year 1
+        raise ValidationFailed("Query parameters are invalid.", details={"start_date": ["is required this close to year 1"]}) from None
     if start > end:
         problems["start_date"] = ["must not be after end_date"]
     elif end - start > timedelta(days=MAX_DAYS):

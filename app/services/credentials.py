@@ -18,6 +18,7 @@ from ..kernel.config import Settings
 from ..kernel.errors import Conflict, NotFound, ValidationFailed
 from ..kernel.ids import new_id
 from ..models.chat import Agent, Credential
+from .validation import check_outbound_url
 
 __all__ = ["create_credential", "list_credentials", "delete_credential", "api_key", "find_credential", "sealed_owner"]
 
@@ -43,11 +44,19 @@ def _check(name: Any, provider: Any, value: Any) -> tuple[str, str, str]:
     return str(name).strip(), str(provider), str(value).strip()
 
 
-async def create_credential(principal: Principal, *, name: Any, provider: Any, value: Any) -> Credential:
+async def create_credential(
+    principal: Principal, *, name: Any, provider: Any, value: Any, base_url: Any = None, allow_private: bool = False
+) -> Credential:
+    """``base_url``: a self-hosted or compatible server this key is for (agents using the key
+    must name the same one); without it the key goes only to the provider's own API."""
     require_manager(principal, "agents:write")
     name, provider, value = _check(name, provider, value)
+    if base_url is not None and not isinstance(base_url, str):
+        raise ValidationFailed(details={"base_url": ["must be an http(s) URL"]})
+    base_url = await check_outbound_url("base_url", base_url, allow_private=allow_private)
     credential_id = new_id("credential")
     return await Credential.create(
+        base_url=base_url,
         id=credential_id,
         organization_id=principal.org_id,
         name=name,
@@ -82,15 +91,18 @@ async def delete_credential(principal: Principal, credential_id: str) -> None:
     await credential.delete()
 
 
-async def api_key(organization_id: str, credential_id: str | None, provider: str, settings: Settings) -> str | None:
-    """The key an agent calls its provider with: its credential's, else the gateway's default
-    for the provider; ``None`` when there is none (or it no longer decrypts)."""
+async def api_key(
+    organization_id: str, credential_id: str | None, provider: str, settings: Settings, base_url: str | None = None
+) -> str | None:
+    """The key an agent calls ``base_url`` (``None``: the provider's own API) with: its
+    credential's, if made for that server, else, for the provider's own API only, the
+    gateway's default; ``None`` when there is none (or it no longer decrypts)."""
     if credential_id:
         credential = await find_credential(organization_id, credential_id)
-        if credential is None:
+        if credential is None or credential.provider != provider or (credential.base_url or None) != (base_url or None):
             return None
         try:
             return crypto.decrypt(credential.value, sealed_owner(credential.id))
         except crypto.CryptoError:
             return None
-    return settings.provider_keys.get(provider)
+    return settings.provider_keys.get(provider) if not base_url else None

@@ -45,6 +45,7 @@ __all__ = [
     "respond_with_token",
     "ask",
     "wait_settled",
+    "withdraw",
     "get_message",
     "expire_due",
     "ExpiryClock",
@@ -168,17 +169,23 @@ async def _create(
 
 
 async def wait_settled(message_id: str, timeout: float) -> Interaction | None:
-    """The interaction once answered or expired (or as it stands after ``timeout``)."""
-    future: asyncio.Future[Interaction] = asyncio.get_running_loop().create_future()
+    """The interaction once answered or expired (or as it stands after ``timeout``). An
+    answer recorded by this process wakes it at once; one recorded by another gateway
+    process is seen within ``_RECHECK_SECONDS``."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Interaction] = loop.create_future()
     _waiters.setdefault(message_id, set()).add(future)
+    deadline = loop.time() + timeout
     try:
-        current = await Interaction.get_or_none(message_id=message_id)
-        if current is None or current.status != "pending":
-            return current
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
-        except asyncio.TimeoutError:
-            return await Interaction.get_or_none(message_id=message_id)
+        while True:
+            current = await Interaction.get_or_none(message_id=message_id)
+            left = deadline - loop.time()
+            if current is None or current.status != "pending" or left <= 0:
+                return current
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout=min(left, _RECHECK_SECONDS))
+            except asyncio.TimeoutError:
+                continue
     finally:
         waiting = _waiters.get(message_id)
         if waiting is not None:
@@ -387,6 +394,16 @@ async def get_message(
 
 
 # ---------------------------------------------------------------- expiry
+
+
+_RECHECK_SECONDS = 2.0
+
+
+async def withdraw(message_id: str) -> None:
+    """Expire a pending question now: whoever asked it no longer waits for the answer."""
+    interaction = await Interaction.get_or_none(message_id=message_id, status="pending")
+    if interaction is not None:
+        await _expire(interaction)
 
 
 async def expire_due(limit: int = 200) -> int:

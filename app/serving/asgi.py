@@ -48,5 +48,7 @@ def build(settings: Settings | None = None, *, auto_migrate: bool = True) -> tup
         await runner.stop()  # replies being written are kept as "stopped"
 
     app.extensions["startup"] += [encrypt_legacy_secrets, start_passes, start_runner]
-    app.extensions["shutdown"] += [stop_runner, stop_typing_timers, stop_passes]
+    # Shutdown hooks run last-added first: the runner stops (storing replies in progress)
+    # before the timers and passes it uses.
+    app.extensions["shutdown"] += [stop_typing_timers, stop_passes, stop_runner]
     return socketio.ASGIApp(sio, other_asgi_app=app, socketio_path="socket.io"), app

@@ -36,11 +36,12 @@ class Chat:
 
 async def open_chat(http: httpx.AsyncClient, orgs: Orgs, llm: FakeLLM, sockets: Any, url: str, *, provider: str = "anthropic",
                     credential: bool = True, **config: Any) -> Chat:
-    body: dict[str, Any] = {"name": "Claude", "protocol": "custom", "provider": provider, "model": "model-1",
-                            "base_url": llm.url if provider == "anthropic" else f"{llm.url}/v1", **config}
-    if credential:
-        r = await http.post("/api/v1/credentials", json={"name": "key", "provider": provider, "value": llm.api_key}, headers=orgs.a.headers)
-        body["credential_id"] = r.json()["credential"]["id"]
+    base_url = llm.url if provider == "anthropic" else f"{llm.url}/v1"
+    body: dict[str, Any] = {"name": "Claude", "protocol": "custom", "provider": provider, "model": "model-1", **config}
+    if credential:  # a key made for the fake provider's server, which the agent then calls
+        r = await http.post("/api/v1/credentials", json={"name": "key", "provider": provider, "value": llm.api_key,
+                                                         "base_url": base_url}, headers=orgs.a.headers)
+        body["credential_id"], body["base_url"] = r.json()["credential"]["id"], base_url
     agent = (await http.post("/api/v1/agents", json=body, headers=orgs.a.headers)).json()["agent"]
     conv = (await http.post(f"/api/v1/agents/{agent['id']}/conversations/create", json={}, headers=orgs.a.headers)).json()["conversation"]
     session = (await http.post("/api/v1/auth/login", json={"email": orgs.a.owner_email, "password": orgs.a.owner_password})).json()["token"]
@@ -109,7 +110,7 @@ async def test_no_key_is_an_error_reply_not_silence(live_server: LiveServer, liv
     chat = await open_chat(http, live_orgs, llm, sockets, live_server.url, credential=False)
     await chat.say("Anyone there?")
     [reply] = await chat.wait_replies(1)
-    assert reply["status"] == "error" and "no API key for anthropic" in reply["error"]
+    assert reply["status"] == "error" and "no API key for anthropic at its own API" in reply["error"]
     assert llm.requests == []
 
 
@@ -352,3 +353,36 @@ async def test_a_stream_survives_a_reconnect(live_server: LiveServer, live_orgs:
     assert reply["id"] == synced["generating"]["message_id"] and after
     assert reply["content"] == "part " * 30 and reply["content"].endswith(after)
     assert len(so_far) + len(after) >= len(reply["content"])  # nothing missed between the two
+
+
+async def test_without_tools_earlier_calls_are_told_in_words(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                             sockets: Any, llm: FakeLLM, tools: ToolServer) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url, mcp_servers=[{"url": tools.url}])
+    llm.script(Reply([ToolUse("lookup_order", {"number": "D-4"}, id="call_d4")]), Reply([Text("D-4 shipped.")]),
+               Reply([Text("Still shipped.")]))
+    await chat.say("Where is D-4?")
+    await chat.wait_replies(1)
+    await tools.stop()  # the tool server goes away: no tools are offered next time
+    await chat.say("And now?")
+    replies = await chat.wait_replies(2)
+    assert replies[-1]["content"] == "Still shipped."
+    body = llm.requests[2].body
+    assert "tools" not in body
+    assert {block["type"] for m in body["messages"] for block in m["content"]} == {"text"}
+    assert any("lookup_order" in block["text"] for m in body["messages"] for block in m["content"])
+
+
+async def test_stopping_during_an_approval_withdraws_the_question(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                                  sockets: Any, llm: FakeLLM, tools: ToolServer) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url, mcp_servers=[{"url": tools.url, "require_approval": True}])
+    llm.script(Reply([Text("Checking. "), ToolUse("lookup_order", {"number": "E-5"})], prompt_tokens=12, completion_tokens=3))
+    await chat.say("Look up E-5")
+    await wait_for(lambda: any(m.get("kind") == "interactive" for m in chat.socket.of("message.created")))
+    r = await http.post(f"/api/v1/conversations/{chat.conv_id}/stop", headers=live_orgs.a.headers)
+    assert r.json()["stopped"] is True
+    await wait_for(lambda: len(chat.replies()) == 2)
+    reply = chat.replies()[-1]
+    assert reply["status"] == "stopped" and reply["content"] == "Checking. "
+    assert reply["metadata"]["usage"] == {"prompt_tokens": 12, "completion_tokens": 3}  # what it cost is kept
+    await wait_for(lambda: any(m.get("interaction", {}).get("status") == "expired" for m in chat.socket.of("message.updated")))
+    assert tools.calls == []

@@ -17,9 +17,10 @@ async def create(client: Any, orgs: Orgs, **body: Any) -> Any:
     return await client.post("/api/v1/agents", json={**CLAUDE, **body}, headers=orgs.a.headers)
 
 
-async def credential(client: Any, orgs: Orgs, provider: str = "anthropic", value: str = "sk-ant-api03-secretvalue1234") -> dict[str, Any]:
-    r = await client.post("/api/v1/credentials", json={"name": f"{provider} key", "provider": provider, "value": value},
-                          headers=orgs.a.headers)
+async def credential(client: Any, orgs: Orgs, provider: str = "anthropic", value: str = "sk-ant-api03-secretvalue1234",
+                     base_url: str | None = None) -> dict[str, Any]:
+    body = {"name": f"{provider} key", "provider": provider, "value": value, **({"base_url": base_url} if base_url else {})}
+    r = await client.post("/api/v1/credentials", json=body, headers=orgs.a.headers)
     assert r.status_code == 201, await r.get_data(as_text=True)
     return (await r.get_json())["credential"]  # type: ignore[no-any-return]
 
@@ -57,7 +58,7 @@ async def test_bad_credentials_are_422(client: Any, orgs: Orgs, body: dict[str, 
 
 
 async def test_a_custom_agent_with_every_setting(client: Any, orgs: Orgs) -> None:
-    key = await credential(client, orgs)
+    key = await credential(client, orgs, base_url="https://llm.internal.example/v1")
     r = await create(
         client, orgs, system_prompt="You are helpful.", max_tokens=1024, credential_id=key["id"],
         base_url="https://llm.internal.example/v1",
@@ -106,6 +107,7 @@ async def test_a_custom_agent_with_every_setting(client: Any, orgs: Orgs) -> Non
         ({"mcp_servers": [{"url": "https://tools.example", "headers": {"X-Key": "a\r\nb"}}]}, "mcp_servers[0].headers.X-Key"),
         ({"credential_id": "cred_nope"}, "credential_id"),
         ({"base_url": "file:///etc/passwd"}, "base_url"),
+        ({"base_url": "https://llm.example/v1"}, "base_url"),  # the gateway's keys go to the provider only
         ({"top_p": 0.9}, "top_p"),
     ],
 )
@@ -134,11 +136,47 @@ async def test_the_key_an_agent_uses(client: Any, orgs: Orgs, settings: Any) -> 
     from app.services import credentials
 
     key = await credential(client, orgs, value="sk-ant-stored-key-0001")
+    relay = await credential(client, orgs, value="sk-ant-relay-key-0002", base_url="https://relay.example/v1")
     env = settings.with_overrides(provider_keys={"anthropic": "sk-ant-from-env"})
     assert await credentials.api_key(orgs.a.id, key["id"], "anthropic", env) == "sk-ant-stored-key-0001"
     assert await credentials.api_key(orgs.a.id, None, "anthropic", env) == "sk-ant-from-env"
     assert await credentials.api_key(orgs.a.id, None, "openai", env) is None
     assert await credentials.api_key(orgs.b.id, key["id"], "anthropic", env) is None  # not theirs
+    # A key goes only where it was made for: never the gateway's, nor another server's, to a base_url.
+    assert await credentials.api_key(orgs.a.id, relay["id"], "anthropic", env, "https://relay.example/v1") == "sk-ant-relay-key-0002"
+    assert await credentials.api_key(orgs.a.id, relay["id"], "anthropic", env, "https://attacker.example/v1") is None
+    assert await credentials.api_key(orgs.a.id, key["id"], "anthropic", env, "https://attacker.example/v1") is None
+    assert await credentials.api_key(orgs.a.id, None, "anthropic", env, "https://attacker.example/v1") is None
+
+
+async def test_a_base_url_needs_a_credential_made_for_it(client: Any, orgs: Orgs) -> None:
+    plain = await credential(client, orgs)
+    relay = await credential(client, orgs, value="sk-ant-relay-key-0003", base_url="https://relay.example/v1")
+    assert relay["base_url"] == "https://relay.example/v1"
+    r = await create(client, orgs, credential_id=plain["id"], base_url="https://attacker.example/v1")
+    assert r.status_code == 422 and "credential_id" in (await r.get_json())["error"]["details"]
+    r = await create(client, orgs, credential_id=relay["id"], base_url="https://attacker.example/v1")
+    assert r.status_code == 422 and "credential_id" in (await r.get_json())["error"]["details"]
+    ok = await create(client, orgs, credential_id=relay["id"], base_url="https://relay.example/v1")
+    assert ok.status_code == 201
+    agent_id = (await ok.get_json())["agent"]["id"]
+    r = await client.patch(f"/api/v1/agents/{agent_id}", json={"base_url": "https://elsewhere.example/v1"}, headers=orgs.a.headers)
+    assert r.status_code == 422
+    r = await client.patch(f"/api/v1/agents/{agent_id}", json={"base_url": None, "credential_id": plain["id"]}, headers=orgs.a.headers)
+    assert r.status_code == 200
+
+
+async def test_readers_see_no_urls_and_no_mask_is_stored(client: Any, orgs: Orgs) -> None:
+    relay = await credential(client, orgs, value="sk-ant-relay-key-0004", base_url="https://relay.example/v1")
+    r = await create(client, orgs, credential_id=relay["id"], base_url="https://relay.example/v1",
+                     mcp_servers=[{"url": "https://tools.example/mcp/SECRET-PATH-TOKEN"}])
+    agent_id = (await r.get_json())["agent"]["id"]
+    _, member = await add_member(client, orgs.a, "reader@acme.example")
+    seen = await (await client.get(f"/api/v1/agents/{agent_id}?detailed=true", headers={"Authorization": f"Bearer {member}"})).get_json()
+    assert "SECRET-PATH-TOKEN" not in str(seen) and seen["agent"]["config"]["base_url"] is None
+    r = await client.patch(f"/api/v1/agents/{agent_id}", json={"mcp_servers": [{"url": "https://tools.example/mcp/SECRET-PATH-TOKEN",
+                                                                                "headers": {"X-New": "********"}}]}, headers=orgs.a.headers)
+    assert r.status_code == 422 and "mcp_servers[0].headers.X-New" in (await r.get_json())["error"]["details"]
 
 
 def test_provider_keys_come_from_the_environment() -> None:

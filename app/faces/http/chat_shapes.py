@@ -27,7 +27,7 @@ def agent_json(agent: Agent, *, detailed: bool = False, show_urls: bool = True) 
             {
                 "test_mode": agent.test_mode,
                 "test_webhook_url": agent.test_webhook_url if show_urls else None,
-                "config": agent_config.public_config(agent.config or {}),
+                "config": agent_config.public_config(agent.config or {}, show_urls=show_urls),
                 "previous_secret_expires_at": iso(agent.previous_secret_expires_at),
                 "created_at": iso(agent.created_at),
                 "updated_at": iso(agent.updated_at),

@@ -10,7 +10,7 @@ from ...kernel.errors import ValidationFailed
 from ...kernel.timefmt import iso
 from ...models.chat import Credential
 from ...services import credentials
-from .request_io import actor, json_object
+from .request_io import actor, json_object, settings
 
 bp = Blueprint("credentials", __name__, url_prefix="/api/v1/credentials")
 
@@ -21,6 +21,7 @@ def credential_json(c: Credential) -> dict[str, Any]:
         "name": c.name,
         "provider": c.provider,
         "hint": f"…{c.hint}" if c.hint else None,
+        "base_url": c.base_url,
         "created_by": c.created_by_id,
         "created_at": iso(c.created_at),
     }
@@ -30,11 +31,12 @@ def credential_json(c: Credential) -> dict[str, Any]:
 async def create() -> tuple[dict[str, Any], int]:
     principal = await actor()
     body = await json_object()
-    unknown = sorted(set(body) - {"name", "provider", "value"})
+    unknown = sorted(set(body) - {"name", "provider", "value", "base_url"})
     if unknown:
         raise ValidationFailed(details={key: ["is not a credential field"] for key in unknown})
     credential = await credentials.create_credential(
-        principal, name=body.get("name"), provider=body.get("provider"), value=body.get("value")
+        principal, name=body.get("name"), provider=body.get("provider"), value=body.get("value"),
+        base_url=body.get("base_url"), allow_private=settings().allow_private_webhooks,
     )
     return {"success": True, "credential": credential_json(credential)}, 201
 
