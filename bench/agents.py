@@ -44,7 +44,8 @@ async def main() -> None:
     try:
         key = {"Authorization": f"Bearer {server.api_key}"}
         conn = await Conn(server.host, server.port).open()
-        status, body = await conn.json("POST", "/api/v1/credentials", key, {"name": "fake", "provider": "anthropic", "value": llm.api_key})
+        status, body = await conn.json("POST", "/api/v1/credentials", key,
+                                       {"name": "fake", "provider": "anthropic", "value": llm.api_key, "base_url": llm.url})
         assert status == 201, body
         status, body = await conn.json("POST", "/api/v1/agents", key, {
             "name": "Bench", "protocol": "custom", "provider": "anthropic", "model": "bench-1", "base_url": llm.url,
