@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, AsyncIterator
 
 import anthropic
 
-from .base import Event, Finish, ProviderError, TextDelta, Tool, ToolCall, ToolCallReady, Turn, Usage
+from .base import Event, Finish, ProviderError, TextDelta, Tool, ToolCallReady, Turn, Usage, sdk_error, tool_call
 
 __all__ = ["AnthropicClient", "to_messages"]
 
@@ -39,20 +38,8 @@ def to_messages(history: list[Turn]) -> list[dict[str, Any]]:
 
 
 def _error(exc: Exception) -> ProviderError:
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        retry_after = exc.response.headers.get("retry-after")
-        return ProviderError(
-            f"Anthropic answered {status}: {exc.message}",
-            retryable=status == 429 or status >= 500,
-            status=status,
-            retry_after=float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None,
-        )
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderError("Anthropic did not answer in time", retryable=True)
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderError(f"could not reach Anthropic: {exc}", retryable=True)
-    return ProviderError(f"Anthropic call failed: {exc}")
+    return sdk_error("Anthropic", exc, status_error=anthropic.APIStatusError, timeout_error=anthropic.APITimeoutError,
+                     connection_error=anthropic.APIConnectionError)
 
 
 class AnthropicClient:
@@ -98,11 +85,7 @@ class AnthropicClient:
                         pending[event.index]["json"] += delta.partial_json
                 elif kind == "content_block_stop" and event.index in pending:
                     call = pending.pop(event.index)
-                    try:
-                        arguments = json.loads(call["json"] or "{}")
-                    except ValueError:
-                        arguments = {"_unparsed": call["json"]}
-                    yield ToolCallReady(ToolCall(call["id"], call["name"], arguments if isinstance(arguments, dict) else {"value": arguments}))
+                    yield ToolCallReady(tool_call(call["id"], call["name"], call["json"]))
                 elif kind == "message_delta":
                     completion = event.usage.output_tokens or completion
                     if event.delta.stop_reason:

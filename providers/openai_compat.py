@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator
 
 import openai
 
-from .base import Event, Finish, ProviderError, TextDelta, Tool, ToolCall, ToolCallReady, Turn, Usage
+from .base import Event, Finish, ProviderError, TextDelta, Tool, ToolCallReady, Turn, Usage, sdk_error, tool_call
 
 __all__ = ["OpenAIClient", "to_messages"]
 
@@ -34,20 +34,8 @@ def to_messages(system: str | None, history: list[Turn]) -> list[dict[str, Any]]
 
 
 def _error(exc: Exception, name: str) -> ProviderError:
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        retry_after = exc.response.headers.get("retry-after")
-        return ProviderError(
-            f"{name} answered {status}: {exc.message}",
-            retryable=status == 429 or status >= 500,
-            status=status,
-            retry_after=float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None,
-        )
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderError(f"{name} did not answer in time", retryable=True)
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderError(f"could not reach {name}: {exc}", retryable=True)
-    return ProviderError(f"{name} call failed: {exc}")
+    return sdk_error(name, exc, status_error=openai.APIStatusError, timeout_error=openai.APITimeoutError,
+                     connection_error=openai.APIConnectionError)
 
 
 class OpenAIClient:
@@ -104,11 +92,7 @@ class OpenAIClient:
                     if choice.finish_reason:
                         finish = choice.finish_reason
                         for _, call in sorted(calls.items()):
-                            try:
-                                arguments = json.loads(call["arguments"] or "{}")
-                            except ValueError:
-                                arguments = {"_unparsed": call["arguments"]}
-                            yield ToolCallReady(ToolCall(call["id"], call["name"], arguments if isinstance(arguments, dict) else {"value": arguments}))
+                            yield ToolCallReady(tool_call(call["id"], call["name"], call["arguments"]))
                         calls.clear()
         except ProviderError:
             raise

@@ -105,3 +105,22 @@ async def test_an_unreachable_server_is_retryable() -> None:
         assert failed.value.retryable
     finally:
         await providers.close_all()
+
+
+def test_tool_call_arguments_that_are_not_an_object_are_kept() -> None:
+    from providers.base import tool_call
+
+    assert tool_call("c1", "f", '{"a": 1}').arguments == {"a": 1}
+    assert tool_call("c1", "f", "").arguments == {}
+    assert tool_call("c1", "f", "[1, 2]").arguments == {"value": [1, 2]}
+    assert tool_call("c1", "f", '{"a": ').arguments == {"_unparsed": '{"a": '}
+
+
+async def test_the_client_cache_is_bounded(llm: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers, "MAX_CLIENTS", 2)
+    first = client(llm, "openai", key="sk-1")
+    client(llm, "openai", key="sk-2")
+    assert client(llm, "openai", key="sk-1") is first  # used again: now the newest
+    client(llm, "openai", key="sk-3")  # the least recently used (sk-2) goes
+    assert client(llm, "openai", key="sk-1") is first
+    assert len(providers._clients) == 2

@@ -5,6 +5,7 @@ reached through the official SDKs."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -210,7 +211,8 @@ async def test_usage_by_day_and_by_agent(live_server: LiveServer, live_orgs: Org
     old = (await http.get("/api/v1/usage?start_date=2020-01-01&end_date=2020-01-31", headers=live_orgs.a.headers)).json()["data"]
     assert old["token_usage"]["total"] == 0 and old["period"] == {"start": "2020-01-01T00:00:00Z", "end": "2020-01-31T23:59:59Z"}
     for query, field in (("breakdown=workflow", "breakdown"), ("start_date=yesterday", "start_date"),
-                         ("start_date=2026-02-01&end_date=2026-01-01", "start_date"), ("start_date=2020-01-01&end_date=2026-01-01", "end_date")):
+                         ("start_date=2026-02-01&end_date=2026-01-01", "start_date"), ("start_date=2020-01-01&end_date=2026-01-01", "end_date"),
+                         ("end_date=0001-01-05", "start_date")):
         bad = await http.get(f"/api/v1/usage?{query}", headers=live_orgs.a.headers)
         assert bad.status_code == 422 and field in bad.json()["error"]["details"], query
 
@@ -386,3 +388,26 @@ async def test_stopping_during_an_approval_withdraws_the_question(live_server: L
     assert reply["metadata"]["usage"] == {"prompt_tokens": 12, "completion_tokens": 3}  # what it cost is kept
     await wait_for(lambda: any(m.get("interaction", {}).get("status") == "expired" for m in chat.socket.of("message.updated")))
     assert tools.calls == []
+
+
+async def test_an_approval_recorded_by_another_process_is_seen(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                               sockets: Any, llm: FakeLLM) -> None:
+    """The runner waits for an approval in-process; an answer another gateway process wrote
+    (here: straight into the table, waking nobody) is read back within seconds."""
+    import time
+    from datetime import timedelta
+
+    from app.kernel.timefmt import utcnow
+    from app.models.chat import Interaction
+    from app.services import interactive, messages
+
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url)
+    target = await messages.target_of(chat.conv_id)
+    assert target is not None
+    question, _ = await interactive.ask(target, [{"type": "boolean"}], expires_at=utcnow() + timedelta(minutes=5))
+    waiting = asyncio.create_task(interactive.wait_settled(question.id, timeout=30))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await Interaction.filter(message_id=question.id).update(status="responded", response={"approved": True, "message": None})
+    settled = await waiting
+    assert settled is not None and settled.status == "responded" and time.monotonic() - started < 5

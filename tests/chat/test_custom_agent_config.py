@@ -50,6 +50,8 @@ async def test_credentials_are_stored_sealed_and_never_shown(client: Any, orgs: 
         ({"name": "k", "provider": "openai", "value": "two words"}, "value"),
         ({"name": "k", "provider": "openai", "value": 5}, "value"),
         ({"name": "k", "provider": "openai", "value": "abc", "scope": "all"}, "scope"),
+        ({"name": "k", "provider": "openai", "value": "abc", "base_url": "ftp://relay.example"}, "base_url"),
+        ({"name": "k", "provider": "openai", "value": "abc", "base_url": 7}, "base_url"),
     ],
 )
 async def test_bad_credentials_are_422(client: Any, orgs: Orgs, body: dict[str, Any], field: str) -> None:

@@ -51,6 +51,7 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 from hpack import NeverIndexedHeaderTuple
 
+from tests.fakes.arrivals import Arrivals
 from tests.fakes.smtp import make_certificate
 
 __all__ = ["FakeAPNs", "Received", "make_provider_key"]
@@ -120,7 +121,7 @@ class _Failure:
     retry_after: int | None
 
 
-class FakeAPNs:
+class FakeAPNs(Arrivals[Received]):
     def __init__(
         self,
         team_id: str,
@@ -129,12 +130,11 @@ class FakeAPNs:
         topics: set[str] | None = None,
         name: str = "production",
     ) -> None:
+        super().__init__(f"APNs {name}")
         self.team_id = team_id
         self.key_id = key_id
         self.topics = topics
         self.name = name
-        self.received: list[Received] = []
-        self.rejected: list[Received] = []
         self.connections = 0
         self.alpn: list[str | None] = []
         self.url = ""
@@ -147,7 +147,6 @@ class FakeAPNs:
         # authorization header -> (iat, reason it is refused): clients reuse a token for up to an
         # hour, so the signature is checked once and only its age each time.
         self._provider_tokens: dict[str, tuple[int, str | None]] = {}
-        self._changed = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._open: set[_Connection] = set()
 
@@ -188,24 +187,6 @@ class FakeAPNs:
         """Hold every answer back this long (0: answer at once)."""
         self._delay = seconds
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
-        """All accepted pushes, once there are at least ``count``."""
-        return await self._wait(self.received, count, timeout, "accepted")
-
-    async def wait_for_rejected(self, count: int, timeout: float = 10.0) -> list[Received]:
-        return await self._wait(self.rejected, count, timeout, "rejected")
-
-    async def _wait(self, records: list[Received], count: int, timeout: float, what: str) -> list[Received]:
-        try:
-            async with asyncio.timeout(timeout):
-                while len(records) < count:
-                    await self._changed.wait()
-        except TimeoutError:
-            reasons = sorted({r.reason or "" for r in self.rejected})
-            raise AssertionError(
-                f"APNs {self.name}: {len(records)} {what} pushes, waited for {count}; rejected reasons: {reasons}"
-            ) from None
-        return list(records)
 
     # ------------------------------------------------------------------ judging a push
 
@@ -230,9 +211,7 @@ class FakeAPNs:
                     del self._failures[token.lower()]
 
         record = Received(token, headers, payload, status, reason, self.name)
-        (self.received if status == 200 else self.rejected).append(record)
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.arrived(record, accepted=status == 200)
 
         # aioapns finds its request by the apns-id it sent, so it is echoed even when malformed.
         apns_id = headers.get("apns-id") or str(uuid.uuid4())

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.arrivals import Arrivals
+
 __all__ = ["FakeLLM", "Reply", "Text", "ToolUse"]
 
 
@@ -53,15 +55,15 @@ class Request:
     body: dict[str, Any]
 
 
-class FakeLLM:
+class FakeLLM(Arrivals["Request"]):
     def __init__(self, api_key: str = "sk-test-key") -> None:
         self.api_key = api_key
+        super().__init__("LLM")
         self.replies: list[Reply] = []
-        self.requests: list[Request] = []
+        self.requests = self.received  # every request, as it arrived
         self.aborted = 0
         self.url = ""
         self._runner: web.AppRunner | None = None
-        self._changed = asyncio.Event()
 
     async def start(self) -> "FakeLLM":
         app = web.Application()
@@ -82,19 +84,11 @@ class FakeLLM:
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Request]:
-        async with asyncio.timeout(timeout):
-            while len(self.requests) < count:
-                await self._changed.wait()
-        return list(self.requests)
-
     # ------------------------------------------------------------------ serving
 
     async def _take(self, request: web.Request, api: str, key: str | None) -> tuple[Reply, dict[str, Any]] | web.Response:
         body = await request.json()
-        self.requests.append(Request(api, {k.lower(): v for k, v in request.headers.items()}, body))
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.arrived(Request(api, {k.lower(): v for k, v in request.headers.items()}, body))
         if key != self.api_key:
             return web.json_response({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}, status=401)
         reply = self.replies.pop(0) if self.replies else Reply()

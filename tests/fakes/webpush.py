@@ -29,6 +29,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.fakes.arrivals import Arrivals
+
 __all__ = ["FakePushService", "WebPushReceived"]
 
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})
@@ -81,13 +83,12 @@ class _Refused(Exception):
         self.status, self.reason = status, reason
 
 
-class FakePushService:
+class FakePushService(Arrivals[WebPushReceived]):
     def __init__(self, vapid_public_key: str | None = None) -> None:
+        super().__init__("Web Push")
         # When set, every push must be signed with this key (a subscription made with an
         # applicationServerKey).
         self.vapid_public_key = _b64decode(vapid_public_key) if vapid_public_key else None
-        self.received: list[WebPushReceived] = []
-        self.rejected: list[WebPushReceived] = []
         self.url = ""
         self._origin = ""
         self._subscriptions: dict[str, _Subscription] = {}
@@ -96,7 +97,6 @@ class FakePushService:
         # Authorization header -> (claims, public key) or the reason it is refused; exp is
         # checked on every use.
         self._vapid: dict[str, tuple[dict[str, Any], bytes] | _Refused] = {}
-        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> "FakePushService":
@@ -140,26 +140,6 @@ class FakePushService:
         """Hold every answer back this long (0: answer at once)."""
         self._delay = seconds
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[WebPushReceived]:
-        """All accepted pushes, once there are at least ``count``."""
-        return await self._wait(self.received, count, timeout, "accepted")
-
-    async def wait_for_rejected(self, count: int, timeout: float = 10.0) -> list[WebPushReceived]:
-        return await self._wait(self.rejected, count, timeout, "rejected")
-
-    async def _wait(
-        self, records: list[WebPushReceived], count: int, timeout: float, what: str
-    ) -> list[WebPushReceived]:
-        try:
-            async with asyncio.timeout(timeout):
-                while len(records) < count:
-                    await self._changed.wait()
-        except TimeoutError:
-            reasons = sorted({r.reason or "" for r in self.rejected})
-            raise AssertionError(
-                f"Web Push: {len(records)} {what} pushes, waited for {count}; rejected reasons: {reasons}"
-            ) from None
-        return list(records)
 
     # ------------------------------------------------------------------ one push
 
@@ -192,9 +172,7 @@ class FakePushService:
                 raise _Refused(failure.status, "scripted failure")
         except _Refused as refused:
             record.status, record.reason = refused.status, refused.reason
-        (self.received if record.status == 201 else self.rejected).append(record)
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.arrived(record, accepted=record.status == 201)
         if self._delay > 0:
             await asyncio.sleep(self._delay)
         if record.status != 201:
