@@ -85,7 +85,8 @@ ALLOWED = {
     "app.events": {"app.kernel", "app.models"},
     "app.outbox": {"app.kernel", "app.models", "channels"},
     "app.store": {"app.kernel", "app.models"},
-    "app.services": {"app.kernel", "app.models", "app.events", "app.outbox", "app.store", "channels", "providers"},
+    "app.storage": {"app.kernel"},
+    "app.services": {"app.kernel", "app.models", "app.events", "app.outbox", "app.store", "app.storage", "channels", "providers"},
     "channels": {"app.kernel"},
     "providers": {"app.kernel"},
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, TypedDict
+from typing import Any, Mapping, NotRequired, TypedDict
 
 from ..kernel.timefmt import iso
 
@@ -63,6 +63,7 @@ class MessageJSON(TypedDict, total=False):
     status: str  # a custom agent's reply that did not complete: stopped | error
     error: str  # status error: why
     metadata: dict[str, Any]  # a custom agent's reply: model, usage, tool_calls
+    attachments: list[dict[str, Any]]  # files sent with it: id, filename, content_type, size_bytes, download_url
 
 
 class MessageWebhook(TypedDict):
@@ -76,6 +77,7 @@ class MessageWebhook(TypedDict):
     userId: str | None
     userEmail: str | None
     timestamp: str | None
+    attachments: NotRequired[list[dict[str, Any]]]  # only when files were sent with it
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,14 @@ def message_json(message: Any, interaction: Any = None) -> MessageJSON:
                 for call in meta["tool_calls"][:MAX_SHOWN_CALLS]
             ]
         out["metadata"] = shown
+    stored = getattr(message, "attachments", None)
+    if stored:
+        # with download URLs when the service signed them for this answer (``attachment_views``)
+        out["attachments"] = getattr(message, "attachment_views", None) or [
+            {"id": a["file_id"], "filename": a["filename"], "content_type": a["content_type"],
+             "size_bytes": a["size_bytes"], "download_url": None}
+            for a in stored
+        ]
     if getattr(message, "kind", "text") == "interactive":
         out["kind"] = "interactive"
         out["elements"] = list(message.elements or [])
@@ -129,19 +139,19 @@ def message_created(
     ``message`` has the ``Message`` model's attributes (``conversation_id`` and ``user_id`` as
     plain ids)."""
     socket = message_json(message, interaction)
-    return MessageCreated(
-        socket=socket,
-        webhook=MessageWebhook(
-            event="message.created",
-            conversationId=socket["conversation_id"],
-            messageId=socket["id"],
-            agentId=agent_id,
-            content=socket["content"],
-            userId=socket["user_id"],
-            userEmail=user_email,
-            timestamp=socket["created_at"],
-        ),
+    webhook = MessageWebhook(
+        event="message.created",
+        conversationId=socket["conversation_id"],
+        messageId=socket["id"],
+        agentId=agent_id,
+        content=socket["content"],
+        userId=socket["user_id"],
+        userEmail=user_email,
+        timestamp=socket["created_at"],
     )
+    if "attachments" in socket:
+        webhook["attachments"] = socket["attachments"]
+    return MessageCreated(socket=socket, webhook=webhook)
 
 
 class ConversationJSON(TypedDict):

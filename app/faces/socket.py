@@ -111,7 +111,9 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
         content = data.get("content")
         if not isinstance(content, str):
             raise ValidationFailed(details={"content": ["is required and must be a string"]})
-        message = await messages.send_user_message(principal, _str(data, "conversation_id"), content)
+        message = await messages.send_user_message(
+            principal, _str(data, "conversation_id"), content, attachments=data.get("attachments")
+        )
         return {"success": True, "message": message_json(message)}
 
     @handler("interactive.respond")

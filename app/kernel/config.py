@@ -74,6 +74,15 @@ class Settings:
     agent_approval_timeout_seconds: int = 600  # how long a tool waits for a person's approval
     agent_history_messages: int = 50  # what a custom agent's model sees of the conversation
     agent_history_tokens: int = 12_000  # ... at most, approximately (four characters a token)
+    # Files: local disk under <data_dir>/files unless an S3 bucket is named (credentials from
+    # the standard AWS variables).
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    file_max_bytes: int = 100 * 1024 * 1024
+    file_types: tuple[str, ...] = ()  # allowed content types (``image/*`` patterns); empty: any
+    upload_ttl_seconds: int = 3600  # how long an upload URL and its token stay valid
+    file_retention_seconds: int = 30 * 24 * 3600  # a deleted file's object is removed after this
 
     @property
     def apns_configured(self) -> bool:
@@ -148,6 +157,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         agent_tool_timeout_seconds=float(get("SWITCHBOARD_AGENT_TOOL_TIMEOUT", "30")),
         agent_approval_timeout_seconds=int(get("SWITCHBOARD_AGENT_APPROVAL_TIMEOUT", "600")),
         agent_history_messages=int(get("SWITCHBOARD_AGENT_HISTORY_MESSAGES", "50")),
+        s3_bucket=get("SWITCHBOARD_S3_BUCKET", ""),
+        s3_endpoint_url=get("SWITCHBOARD_S3_ENDPOINT_URL", "").rstrip("/"),
+        s3_region=get("SWITCHBOARD_S3_REGION", ""),
+        file_max_bytes=int(get("SWITCHBOARD_FILE_MAX_BYTES", str(100 * 1024 * 1024))),
+        file_types=tuple(t.strip().lower() for t in get("SWITCHBOARD_FILE_TYPES", "").split(",") if t.strip()),
+        upload_ttl_seconds=int(get("SWITCHBOARD_UPLOAD_TTL", "3600")),
+        file_retention_seconds=int(float(get("SWITCHBOARD_FILE_RETENTION_DAYS", "30")) * 24 * 3600),
         agent_history_tokens=int(get("SWITCHBOARD_AGENT_HISTORY_TOKENS", "12000")),
         provider_keys={
             name: value

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -23,13 +25,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .config import Settings
 
-__all__ = ["CryptoError", "configure", "encrypt", "decrypt", "is_encrypted", "load_key", "write_once", "PREFIX"]
+__all__ = ["CryptoError", "configure", "derived_key", "encrypt", "decrypt", "is_encrypted", "load_key", "write_once", "PREFIX"]
 
 PREFIX = "enc:v1:"
 KEY_FILE = "secret.key"
 _NONCE_BYTES = 12
 
 _aead: AESGCM | None = None
+_master: bytes | None = None
 
 
 class CryptoError(Exception):
@@ -84,8 +87,17 @@ def write_once(path: Path, text: str) -> str:
 
 
 def configure(settings: Settings) -> None:
-    global _aead
-    _aead = AESGCM(load_key(settings))
+    global _aead, _master
+    _master = load_key(settings)
+    _aead = AESGCM(_master)
+
+
+def derived_key(purpose: str) -> bytes:
+    """A key for one purpose (signing file URLs, say), derived from the server's key: the
+    secret key itself never signs anything a client sees."""
+    if _master is None:
+        raise CryptoError("no secret key is configured")
+    return hmac.new(_master, b"switchboard:" + purpose.encode(), hashlib.sha256).digest()
 
 
 def _cipher() -> AESGCM:

@@ -12,6 +12,7 @@
     ├── ValidationFailed      422 validation_failed (and the Data API's 422 codes)
     ├── RateLimited           429 rate_limited
     ├── InternalError         500 internal_error
+    ├── StorageError          502 storage_error
     └── Unavailable           503 email_not_configured ...
 
 ``to_body`` renders the contract's envelope; REST, socket.io acks and MCP tool errors all use it.
@@ -34,6 +35,7 @@ __all__ = [
     "ValidationFailed",
     "RateLimited",
     "InternalError",
+    "StorageError",
     "Unavailable",
     "AUTH_MESSAGE",
 ]
@@ -108,6 +110,12 @@ class RateLimited(SwitchboardError):
 
 class InternalError(SwitchboardError):
     status, code, message = 500, "internal_error", "Internal server error."
+
+
+class StorageError(SwitchboardError):
+    """The object store (local disk or S3) failed or refused what was asked of it."""
+
+    status, code, message = 502, "storage_error", "The file storage failed; try again."
 
 
 class Unavailable(SwitchboardError):

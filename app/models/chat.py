@@ -126,6 +126,8 @@ class Message(Model):
     meta: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)  # usage, tool calls, error
     # An interactive message's elements (header, text, divider and one action element).
     elements: fields.Field[list[dict[str, Any]] | None] = fields.JSONField(null=True)
+    # Confirmed files sent with the message: [{"file_id", "filename", "content_type", "size_bytes"}]
+    attachments: fields.Field[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -102,26 +102,30 @@ async def send_interactive(
     principal: Principal,
     conversation_id: str,
     *,
-    callback_url: str,
-    callback_id: str,
+    callback_url: str | None,
+    callback_id: str | None,
     elements: Any,
     expires_at: datetime | None = None,
     allow_private: bool = False,
+    callback_optional: bool = False,
 ) -> tuple[Message, Interaction]:
+    """``callback_optional``: the asker may wait for the answer instead (the MCP tool
+    ask_approval); without a callback URL no callback is sent."""
     target = await messages.agent_target(principal, conversation_id)  # who may send, and where
     checked, action = check_elements(elements)
     problems: dict[str, list[str]] = {}
     if len(json.dumps(checked, ensure_ascii=False)) > MAX_ELEMENTS_BYTES:
         problems["elements"] = [f"must be at most {MAX_ELEMENTS_BYTES} characters as JSON"]
+    url = None
     try:
         url = await check_outbound_url("callback_url", callback_url, allow_private=allow_private)
     except ValidationFailed as exc:
         problems.update(exc.details)
     else:
-        if url is None:
+        if url is None and not callback_optional:
             problems["callback_url"] = ["is required"]
     callback_id = (callback_id or "").strip()
-    if not callback_id or len(callback_id) > 255:
+    if (url is not None or not callback_optional) and not callback_id or len(callback_id) > 255:
         problems["callback_id"] = ["must be 1 to 255 characters"]
     now = utcnow()
     if expires_at is not None and not now < expires_at <= now + MAX_EXPIRY:
@@ -131,8 +135,11 @@ async def send_interactive(
     if expires_at is not None:
         # Stored in UTC: SQLite compares the stored text, so every value needs the same offset.
         expires_at = expires_at.astimezone(timezone.utc)
-    await callbacks.ensure_secret(target.organization_id)
-    return await _create(target, checked, action, callback_url=str(url), callback_id=callback_id, expires_at=expires_at, now=now)
+    if url is not None:
+        await callbacks.ensure_secret(target.organization_id)
+    return await _create(
+        target, checked, action, callback_url=str(url or ""), callback_id=callback_id, expires_at=expires_at, now=now
+    )
 
 
 async def ask(target: messages.Target, elements: list[dict[str, Any]], *, expires_at: datetime) -> tuple[Message, Interaction]:

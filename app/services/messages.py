@@ -29,8 +29,8 @@ from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic, in_atomic, on_commit
 from ..models.chat import Interaction, Message
+from . import files, usage
 from . import typing_indicators as typing_service
-from . import usage
 from .agents import outbox_key
 from .conversations import access_conversation, visible_sql
 
@@ -114,8 +114,9 @@ class MessagePage:
     interactions: dict[str, Interaction] = field(default_factory=dict)  # by message id
 
 
-def _check_content(content: str) -> str:
-    if not isinstance(content, str) or not content.strip():
+def _check_content(content: str, *, empty_ok: bool = False) -> str:
+    """``empty_ok``: a message that carries files may have no text."""
+    if not isinstance(content, str) or not (content.strip() or empty_ok):
         raise ValidationFailed(details={"content": ["must not be empty"]})
     if len(content) > MAX_CONTENT:
         raise ValidationFailed(details={"content": [f"must be at most {MAX_CONTENT} characters"]})
@@ -141,6 +142,7 @@ async def _store(
     message_id: str | None = None,
     status: str = "complete",
     meta: dict[str, Any] | None = None,
+    attachments: files.Attached | None = None,
 ) -> Message:
     """Write the message (and, for a webhook agent, its outbox row) in one transaction,
     then emit ``message.created`` and wake the outbox worker. ``interactive`` is
@@ -167,10 +169,15 @@ async def _store(
     message_meta = meta
     if meta is not None:
         row["meta"] = _META.to_db_value(meta, Message)
+    if attachments is not None:
+        row["attachments"] = _ATTACHMENTS.to_db_value(attachments.stored, Message)
     # The stored message as a saved instance (built without validation); its seq is set once
     # the transaction assigns it.
     message = Message._init_from_db(**row)
     message.meta = message_meta
+    if attachments is not None:
+        message.attachments = attachments.stored
+        message.attachment_views = attachments.views
     delivery: dict[str, Any] | None = None
     if role == "user" and target.agent_protocol == "webhook":
         url = target.test_webhook_url if target.test_mode and target.test_webhook_url else target.webhook_url
@@ -249,6 +256,7 @@ def _call(listener: UserMessageListener, target: Target, message: Message) -> Ca
 
 
 _META = Message._meta.fields_map["meta"]
+_ATTACHMENTS = Message._meta.fields_map["attachments"]
 
 
 async def target_of(conversation_id: str) -> Target | None:
@@ -312,16 +320,22 @@ async def _write_sqlite(row: dict[str, Any], delivery: dict[str, Any] | None) ->
     return await _sqlite_writes.submit((row, delivery))
 
 
-async def send_user_message(principal: Principal, conversation_id: str, content: str) -> Message:
-    """A person's message: with an API key (on the owner's behalf) or the owner's session."""
+async def send_user_message(
+    principal: Principal, conversation_id: str, content: str, *, attachments: Any = None
+) -> Message:
+    """A person's message: with an API key (on the owner's behalf) or the owner's session.
+    ``attachments``: ids of confirmed files of the organization."""
     require_scope(principal, "conversations:write")
-    content = _check_content(content)
+    attached = await files.attach(principal.org_id, attachments)
+    content = _check_content(content, empty_ok=attached is not None)
     target = await _target(principal, conversation_id)
     if principal.kind == "session" and (principal.user is None or principal.user.id != target.owner_id):
         raise Forbidden("Only the conversation's owner can send messages in it.")
     _ensure_enabled(target)
     await usage.check_messages_per_day(principal.organization)
-    return await _store(target, role="user", content=content, user_id=target.owner_id, user_email=target.owner_email)
+    return await _store(
+        target, role="user", content=content, user_id=target.owner_id, user_email=target.owner_email, attachments=attached
+    )
 
 
 async def agent_target(principal: Principal, conversation_id: str, *, agent_id: str | None = None) -> Target:
@@ -356,15 +370,18 @@ async def originate(
     role: str = "assistant",
     external_message_id: str | None = None,
     agent_id: str | None = None,
+    attachments: Any = None,
 ) -> Message:
     """An agent's message, deduplicated on ``external_message_id``. With ``agent_id`` (sent
-    through the agent's own endpoint) the conversation must be that agent's."""
+    through the agent's own endpoint) the conversation must be that agent's. ``attachments``:
+    ids of confirmed files (a report sent back, say)."""
     require_scope(principal, "conversations:write")
     if principal.kind != "api_key":
         raise Forbidden("Agent messages are sent with an API key.")
     if role != "assistant":
         raise ValidationFailed(details={"role": ['must be "assistant"']})
-    content = _check_content(content)
+    attached = await files.attach(principal.org_id, attachments)
+    content = _check_content(content, empty_ok=attached is not None)
     if external_message_id is not None:
         external_message_id = external_message_id.strip() or None
         if external_message_id is not None and len(external_message_id) > 255:
@@ -373,7 +390,7 @@ async def originate(
     try:
         message = await _store(
             target, role="assistant", content=content, user_id=None, user_email=None,
-            external_message_id=external_message_id, clears_typing=True,
+            external_message_id=external_message_id, clears_typing=True, attachments=attached,
         )
     except IntegrityError:
         if external_message_id is None:
@@ -416,4 +433,5 @@ async def list_messages(
         rows = rows[:limit]
     interactive = [m.id for m in rows if m.kind == "interactive"]
     interactions = {i.message_id: i for i in await Interaction.filter(message_id__in=interactive)} if interactive else {}
+    await files.sign_attachments(principal.org_id, rows)
     return MessagePage(messages=rows, has_more=has_more, last_seq=conv.last_seq, interactions=interactions)

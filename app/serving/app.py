@@ -8,8 +8,9 @@ from typing import Awaitable, Callable
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from .. import storage
 from ..kernel import crypto, plans
-from ..services import mail, push_queue
+from ..services import files, mail, push_queue
 from ..kernel.config import Settings, load_settings
 from ..kernel.db import close_db, init_db, migrate
 from tortoise.exceptions import IntegrityError
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
     crypto.configure(settings)
     mail.configure(settings)
     push_queue.configure(settings)
+    files.configure(settings)
+    storage.configure(settings)
     app = Quart("switchboard")
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
     async def _stop() -> None:
         for hook in reversed(app.extensions["shutdown"]):
             await hook(app)
+        await storage.close()
         await close_db()
 
     return app

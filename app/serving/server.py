@@ -100,6 +100,10 @@ async def serve(
     listening socket, so tests can take an ephemeral port without a race. ``freeze_gc`` is
     for a process that only serves (the CLI), not for one that starts servers repeatedly."""
     _coalesce_response_head()
+    if sock is not None:
+        # where this server really listens: the links it makes to itself (file URLs) say so
+        host, port = sock.getsockname()[:2]
+        settings = settings.with_overrides(host=host, port=port)
     asgi, app = build(settings, auto_migrate=auto_migrate)
     if freeze_gc:
         app.extensions["startup"].append(_freeze_gc)

@@ -17,7 +17,7 @@ from ..kernel.ids import new_sortable_ids
 from ..models.core import Membership
 from ..kernel.plans import enforce_limit
 from ..kernel.transactions import atomic
-from . import events, sql
+from . import events, files, sql
 from .access import (
     ENTRY_COLUMNS,
     EntryRecord,
@@ -45,6 +45,8 @@ __all__ = [
     "bulk",
     "BulkResult",
     "count_entries",
+    "attach_file",
+    "detach_file",
     "MAX_BULK",
 ]
 
@@ -169,10 +171,25 @@ def _normalize(ctx: WriteContext, values: Any, *, drop_empty: bool = False) -> d
 
 
 async def _check_references(ctx: WriteContext, rows: Sequence[dict[str, Any]]) -> None:
-    """Relation values must be live entries of the linked table; user values members."""
+    """Relation values must be live entries of the linked table; user values members; file
+    values confirmed files of the organization (stored as their file values)."""
     errors: dict[str, list[str]] = {}
     for f in ctx.schema.fields:
-        if f.type == "relation":
+        if f.type == "file":
+            wanted_files = {v for row in rows for v in (row.get(f.id) or ())}
+            if not wanted_files:
+                continue
+            found_files = await files.confirmed(ctx.org_id, wanted_files)
+            missing = sorted(wanted_files - found_files.keys())
+            if missing:
+                errors.setdefault(f.name, []).append(
+                    "no such confirmed file in this organization: " + ", ".join(missing[:10])
+                )
+                continue
+            for row in rows:
+                if row.get(f.id):
+                    row[f.id] = [files.file_value(found_files[i]) for i in row[f.id]]
+        elif f.type == "relation":
             wanted = {v for row in rows for v in (row.get(f.id) or ())}
             if not wanted:
                 continue
@@ -293,9 +310,9 @@ async def _create_many(ctx: WriteContext, values_list: Sequence[Any]) -> list[En
 
     Callers hold a transaction, so a bad value in a later slice undoes the earlier ones."""
     schema = ctx.schema
-    # Relation and user values are checked across the whole batch at once (one query per
+    # Relation, user and file values are checked across the whole batch at once (one query per
     # field, every missing id reported), so such tables validate everything up front.
-    upfront = any(f.type in ("relation", "user") for f in schema.fields)
+    upfront = any(f.type in ("relation", "user", "file") for f in schema.fields)
     normalized: list[dict[str, Any]] = []
     if upfront:
         with _gc_paused(len(values_list)):
@@ -365,7 +382,11 @@ async def _locked_entry(ctx: WriteContext, entry_id: str) -> EntryRecord:
 async def _update_one(ctx: WriteContext, entry_id: str, values: Any) -> EntryRecord:
     changes = _normalize(ctx, values)
     await _check_references(ctx, [changes])
-    rec = await _locked_entry(ctx, entry_id)
+    return await _write_changes(ctx, await _locked_entry(ctx, entry_id), changes)
+
+
+async def _write_changes(ctx: WriteContext, rec: EntryRecord, changes: dict[str, Any]) -> EntryRecord:
+    """Merge checked, stored-form ``changes`` into the locked entry ``rec`` and write it."""
     data = _merge(rec.data, changes)
     await ctx.resolver.prepare(ctx.plan, [data])
     ctx.resolver.apply(ctx.plan, data, rec)
@@ -385,6 +406,7 @@ async def _delete_one(ctx: WriteContext, entry_id: str) -> None:
     await sql.write(
         f"UPDATE store_entries SET deleted_at = {d.p(ts_param(ctx.now))} WHERE id = {d.p(rec.pk)}", d.params
     )
+    await files.release(ctx.org_id, ctx.now, entry_ids=[rec.id])
     ctx.event("entry.deleted", rec.id, visible(ctx.schema, rec.data), None)
     await _propagate(ctx, str(ctx.table.id), [rec.id])
 
@@ -443,6 +465,41 @@ async def delete_entry(principal: Principal, entry_id: str) -> None:
     ctx = await write_context(principal, table)
     async with atomic():
         await _delete_one(ctx, entry_id)
+        await events.emit(ctx.events)
+
+
+async def attach_file(principal: Principal, entry_id: str, field_id: str, file_id: str) -> None:
+    """Add a confirmed file to the entry's file field (after the files already there)."""
+    found = await files.confirmed(principal.org_id, [file_id])
+    if file_id not in found:
+        raise NotFound("File not found.")
+    value = files.file_value(found[file_id])
+    await _change_files(principal, entry_id, field_id, lambda held: [*(v for v in held if v.get("file_id") != file_id), value])
+
+
+async def detach_file(principal: Principal, entry_id: str, field_id: str, file_id: str) -> None:
+    """Take a deleted file out of the entry's file field (nothing to do once the entry or the
+    field is gone)."""
+    try:
+        await _change_files(principal, entry_id, field_id, lambda held: [v for v in held if v.get("file_id") != file_id])
+    except (NotFound, ValidationFailed):
+        pass
+
+
+async def _change_files(
+    principal: Principal, entry_id: str, field_id: str, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+) -> None:
+    """Rewrite one file cell under the entry's lock, so concurrent confirms and deletes all land."""
+    rec = await fetch_entry(principal, entry_id, write=True)
+    table = await get_table(principal, rec.table_id, write=True)
+    ctx = await write_context(principal, table)
+    f = ctx.schema.find(field_id)
+    if f is None or f.type != "file":
+        raise ValidationFailed(details={"field_id": ["must be a file field of the entry's table"]})
+    async with atomic():
+        rec = await _locked_entry(ctx, entry_id)
+        held = [v for v in rec.data.get(f.id) or () if isinstance(v, dict)]
+        await _write_changes(ctx, rec, {f.id: change(held) or None})
         await events.emit(ctx.events)
 
 

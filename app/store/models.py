@@ -15,7 +15,7 @@ from tortoise.models import Model
 if TYPE_CHECKING:
     from ..models.core import Organization
 
-__all__ = ["Database", "Table", "Field", "Entry"]
+__all__ = ["Database", "Table", "Field", "Entry", "StoredFile"]
 
 
 class Database(Model):
@@ -96,3 +96,37 @@ class Entry(Model):
 
     class Meta:
         table = "store_entries"
+
+
+class StoredFile(Model):
+    """An uploaded object: pending from the upload request until its confirm.
+
+    The key names where the bytes live in the storage backend (bucket). A deleted file keeps
+    its row (deleted_at) until the sweeper removes the object after the retention period."""
+
+    id = fields.CharField(max_length=32, primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "core.Organization", related_name="store_files", on_delete=fields.CASCADE
+    )
+    key = fields.CharField(max_length=1024)
+    bucket = fields.CharField(max_length=255)
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=255)
+    # Declared at upload (the most the PUT may write); the stored object's size once confirmed.
+    size_bytes = fields.BigIntField()
+    status = fields.CharField(max_length=16, default="pending")  # pending | confirmed
+    # Where it is attached (display ids); none for a message attachment.
+    table_id = fields.CharField(max_length=32, null=True)
+    entry_id = fields.CharField(max_length=32, null=True)
+    field_id = fields.CharField(max_length=32, null=True)
+    upload_token_hash = fields.CharField(max_length=64, null=True, unique=True)
+    upload_expires_at = fields.DatetimeField(null=True)
+    created_by = fields.CharField(max_length=32, null=True)
+    confirmed_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    deleted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "store_files"
+        indexes = (("organization_id", "deleted_at", "created_at"), ("status", "upload_expires_at"), ("entry_id",), ("table_id",))

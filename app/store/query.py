@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..kernel.auth import Principal, require_scope
 from ..kernel.errors import NotFound, ValidationFailed
@@ -465,6 +465,17 @@ async def refresh_time_formulas(principal: Principal, table: Table, schema: Tabl
     return True
 
 
+def _zone(name: Any) -> ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        if isinstance(name, str) and name.strip():
+            return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    raise ValidationFailed(details={"timezone": ["must be an IANA time zone such as Europe/Paris"]})
+
+
 def _signature(parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -497,6 +508,7 @@ def _compile_query(
     cursor: str | None,
     use_cursor: bool,
     include_total: bool | None,
+    timezone_name: str | None = None,
 ) -> _QueryPlan:
     """Check the query's arguments against the schema and compile it (no I/O)."""
     use_cursor = use_cursor or cursor is not None
@@ -514,7 +526,7 @@ def _compile_query(
     if search is not None and not isinstance(search, str):
         raise ValidationFailed(details={"search": ["must be a string"]})
 
-    c = Compiler(schema, org_tz(principal), datetime.now(timezone.utc))
+    c = Compiler(schema, _zone(timezone_name) or org_tz(principal), datetime.now(timezone.utc))
     d = c.d
     where = [f"table_id = {d.p(schema.table_id)}", "deleted_at IS NULL"]
     if filters not in (None, [], {}):
@@ -526,7 +538,7 @@ def _compile_query(
     keys = c.sort_keys(sort)
     id_desc = keys[0][1] if keys else False
     all_keys = keys + [("id", id_desc, "id")]
-    signature = _signature([schema.table_id, sort, filters, search])
+    signature = _signature([schema.table_id, sort, filters, search] + ([timezone_name] if timezone_name else []))
 
     if use_cursor and cursor:
         pos = decode_cursor(cursor)
@@ -611,10 +623,13 @@ async def query_entries(
     cursor: str | None = None,
     use_cursor: bool = False,
     include_total: bool | None = None,
+    timezone_name: str | None = None,
 ) -> Page:
+    """``timezone_name``: the IANA zone relative dates (today, this week ...) are read in,
+    instead of the organization's."""
     args = dict(
         filters=filters, sort=sort, search=search, limit=limit, offset=offset, cursor=cursor,
-        use_cursor=use_cursor, include_total=include_total,
+        use_cursor=use_cursor, include_total=include_total, timezone_name=timezone_name,
     )
     require_scope(principal, "data.tables:read")
     page = await _query_cached(principal, table_id, args)

@@ -14,7 +14,7 @@ from ..kernel.errors import ValidationFailed
 from ..kernel.ids import new_id
 from ..kernel.plans import enforce_limit
 from ..kernel.transactions import atomic
-from . import access, events, sql
+from . import access, events, files, sql
 from .access import (
     entry_batches,
     get_database,
@@ -159,6 +159,7 @@ async def _delete_tables(principal: Principal, database_id: str, table_ids: list
             if schema.table_id not in table_ids:
                 readers[schema.table_id] = schema
     await _soft_delete_tables(table_ids, now)
+    await files.release(principal.org_id, now, table_ids=table_ids)
     for schema in readers.values():
         await _recompute(principal, schema)
     actor_id = principal.user.id if principal.user else None
@@ -459,6 +460,8 @@ async def update_field(principal: Principal, field_id: str, changes: dict[str, A
         if type_changed:
             await _convert_values(principal, schema, f, new_type, cfg, apply=True)
             await sql.drop_field_index(f.id)
+            if f.type == "file":  # the field holds no files any more
+                await files.release(principal.org_id, _now(), field_ids=[f.id])
         if options_changed:
             # removed options: their ids vanish from entries
             kept = {o["id"] for o in cfg.get("options", [])}
@@ -512,6 +515,8 @@ async def delete_field(principal: Principal, field_id: str) -> None:
     async with atomic():
         f.deleted_at = _now()
         await f.save(update_fields=["deleted_at", "updated_at"])
+        if f.type == "file":
+            await files.release(principal.org_id, f.deleted_at, field_ids=[f.id])
         await touch(table)
         schema = await load_schema(table)
         if any(x.type in COMPUTED_TYPES for x in schema.fields) or f.type in COMPUTED_TYPES:

@@ -9,7 +9,7 @@ Stored shapes (the JSON ``data`` column, keyed by field id; an empty cell is an 
     multi_select   ["op_...", ...]
     date           "YYYY-MM-DD" or, with ``include_time``, "YYYY-MM-DDTHH:MM:SSZ" (UTC)
     checkbox       true / false
-    file           [{"id", "filename", "content_type", "size_bytes"}, ...]
+    file           [{"file_id", "key", "bucket", "filename", "content_type", "size", "uploaded_at"}, ...]
     relation       ["en_...", ...]
     user           "usr_..."
     formula        its result (dates as ISO strings, errors as empty)
@@ -338,26 +338,19 @@ def normalizer(f: Field, tz: ZoneInfo) -> Callable[[Any], Any]:
     if ftype == "file":
 
         def files(value: Any) -> Any:
-            if value is None:
+            # File ids (or file values read back, which carry ``file_id``): the store swaps
+            # them for the confirmed files' values once it has looked them up.
+            if value is None or value == []:
                 return None
             items = value if isinstance(value, list) else [value]
-            out = []
+            out: list[str] = []
             for item in items:
-                if not isinstance(item, dict):
-                    raise Invalid("must be a list of file objects {id, filename, content_type, size_bytes}")
-                fid = item.get("id") or item.get("file_id")
-                name = item.get("filename")
-                if not isinstance(fid, str) or not isinstance(name, str) or not name:
-                    raise Invalid("each file needs an id and a filename")
-                size = item.get("size_bytes")
-                if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-                    raise Invalid("size_bytes must be a non-negative integer")
-                ctype = item.get("content_type")
-                if ctype is not None and not isinstance(ctype, str):
-                    raise Invalid("content_type must be a string")
-                out.append({"id": fid, "filename": name, "content_type": ctype, "size_bytes": size})
-            return out or None
-
+                fid = item.get("file_id", item.get("id")) if isinstance(item, dict) else item
+                if not isinstance(fid, str) or not fid:
+                    raise Invalid("must be a list of confirmed file ids (from POST /api/v1/files/confirm)")
+                if fid not in out:
+                    out.append(fid)
+            return out
         return files
     if ftype == "relation":
         multiple = cfg.get("multiple", True)

@@ -30,6 +30,21 @@ class Api:
             await self.ok("post", f"/tables/{table['id']}/fields", f, 201)
         return (await self.ok("get", f"/tables/{table['id']}"))["data"]
 
+    async def file(self, data: bytes = b"%PDF", filename: str = "a.pdf", content_type: str = "application/pdf") -> str:
+        """A confirmed file's id: upload request, the bytes written as the signed PUT writes
+        them (the local backend), confirm."""
+        from app import storage
+        from app.store.models import StoredFile
+
+        up = (await self.ok("post", "/files/upload", {"filename": filename, "content_type": content_type, "size_bytes": len(data)}))["data"]
+        row = await StoredFile.get(id=up["file_id"])
+
+        async def body() -> Any:
+            yield data
+
+        await storage.current().write(row.key, body(), len(data))  # type: ignore[attr-defined]
+        return str((await self.ok("post", "/files/confirm", {"upload_token": up["upload_token"]}))["data"]["id"])
+
 
 @pytest.fixture
 def api(client: Any, orgs: Any) -> Api:

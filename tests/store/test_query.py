@@ -26,7 +26,7 @@ def day(n: int) -> str:
 ROWS = [
     {"Name": "alpha one", "Status": "To do", "Date": day(-3), "Done": True, "Amount": 10, "Tags": ["Red", "Blue"], "Site": "https://a.example"},
     {"Name": "beta two", "Status": "Done", "Date": day(-40), "Done": False, "Amount": 20, "Tags": ["Blue"]},
-    {"Name": "gamma three", "Status": "In progress", "Date": day(5), "Amount": 30, "Tags": ["Green"], "Files": [{"id": "f1", "filename": "x.txt"}]},
+    {"Name": "gamma three", "Status": "In progress", "Date": day(5), "Amount": 30, "Tags": ["Green"], "Files": ["<a confirmed file>"]},
     {"Name": "Delta", "Date": day(20), "Amount": 5.5},
 ]
 
@@ -38,6 +38,8 @@ async def data(api: Any, orgs: Any) -> dict[str, Any]:
     for e in (await api.ok("get", f"/tables/{tid}/entries"))["data"]:
         await api.call("delete", f"/entries/{e['id']}", None, 204)
     for row in ROWS:
+        if "Files" in row:
+            row = row | {"Files": [await api.file(b"x", "x.txt", "text/plain")]}
         await api.ok("post", f"/tables/{tid}/entries", {"values": row}, 201)
     await api.ok("post", f"/tables/{tid}/entries", {"values": {"Name": "owned", "Owner": orgs.a.owner_id}}, 201)
     return table

@@ -33,7 +33,7 @@ async def test_values_per_type(api: Any, orgs: Any) -> None:
         "Tags": ["Red", blue, "red"],
         "When": "2025-03-01T10:30:00+02:00",
         "Site": "https://example.com/x",
-        "Attachment": [{"id": "file_1", "filename": "a.pdf", "content_type": "application/pdf", "size_bytes": 10}],
+        "Attachment": [await api.file(b"0123456789")],
         "Owner": orgs.a.owner_email,
     }
     entry = (await api.ok("post", f"/tables/{tid}/entries", {"values": values}, 201))["data"]
@@ -47,7 +47,7 @@ async def test_values_per_type(api: Any, orgs: Any) -> None:
     assert v[f["Tags"]["id"]] == [red, blue]
     assert v[f["When"]["id"]] == "2025-03-01T08:30:00Z"
     assert v[f["Site"]["id"]] == "https://example.com/x"
-    assert v[f["Attachment"]["id"]][0]["filename"] == "a.pdf"
+    assert v[f["Attachment"]["id"]][0]["filename"] == "a.pdf" and v[f["Attachment"]["id"]][0]["size"] == 10
     assert v[f["Owner"]["id"]] == orgs.a.owner_id
 
     bad = {

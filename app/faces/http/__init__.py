@@ -16,6 +16,7 @@ def register_blueprints(app: Quart) -> None:
         credentials,
         data,
         deliveries,
+        files,
         health,
         interactive,
         messages,
@@ -26,7 +27,7 @@ def register_blueprints(app: Quart) -> None:
     )
 
     for module in (
-        health, auth, organization, api_keys, agents, conversations, messages, interactive, deliveries, typing, data, push, credentials, usage,
+        health, auth, organization, api_keys, agents, conversations, messages, interactive, deliveries, typing, data, files, push, credentials, usage,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(push.bp_v1)

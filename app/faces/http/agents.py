@@ -9,6 +9,7 @@ from ...services import agents, conversations, messages
 from ...services.agents import UNSET
 from ...events.payloads import conversation_json, message_json
 from .chat_shapes import agent_json
+from ..arguments import Originate
 from .request_io import Body, actor, parse_body, query_bool, query_int, settings
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1/agents")
@@ -46,11 +47,9 @@ class UpdateAgentBody(_Settings):
     test_mode: bool | None = None
 
 
-class AgentMessageBody(Body):
+class AgentMessageBody(Originate):
     conversation_id: str
-    content: str
     role: str = "assistant"
-    external_message_id: str | None = None
 
 
 def _config(body: _Settings) -> dict[str, Any]:
@@ -143,6 +142,7 @@ async def send_agent_message(agent_id: str) -> tuple[dict[str, Any], int]:
         role=body.role,
         external_message_id=body.external_message_id,
         agent_id=agent_id,
+        attachments=body.attachments,
     )
     return {"success": True, "message": message_json(message)}, 201
 

@@ -1,52 +1,24 @@
 """Data API: databases, tables, fields, entries, query, bulk, aggregate, notes.
 
-Handlers parse, call one ``app.store`` function, and return the shape ``app.store.shapes``
-builds. Integers in bodies are bounded here (64 bits at most) so none reaches the database
-unchecked; everything else is validated by the store, which MCP calls too."""
+Handlers validate the body with the operation's model from ``faces.arguments`` (which the
+MCP server's tools use too), call one ``app.store`` function, and return the shape
+``app.store.shapes`` builds. The store checks what depends on the table."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field as Bounds
-from pydantic import ValidationError
 from quart import Blueprint, Response, request
 
-from ...kernel.errors import ValidationFailed
 from ...store import entries, entry_notes, query, structure
 from ...store import shapes
-from .request_io import MAX_INT, Body, actor, query_int, json_object, validation_details
+from ..arguments import (
+    DatabaseChanges, DatabaseCreate, EntryAggregate, EntryBulk, EntryChanges, EntryQuery, EntryValues, FieldChanges,
+    FieldCreate, NotesAppend, NotesReplace, PAGE_MAX, TableChanges, TableCreate, checked,
+)
+from .request_io import actor, query_int, json_object
 
 bp = Blueprint("data", __name__, url_prefix="/api/v1")
-
-PAGE = {"minimum": 1, "maximum": 200}
-
-
-def _typed(model: type[Body], body: dict[str, Any]) -> Any:
-    """Check the typed keys of a body the store takes as a whole (422 with per-field details)."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed(details=validation_details(exc)) from exc
-
-
-class QueryBody(Body):
-    search: str | None = None
-    limit: int | None = Bounds(None, ge=1, le=query.MAX_CURSOR_LIMIT)
-    offset: int | None = Bounds(None, ge=0, le=MAX_INT)
-    cursor: str | None = None
-
-
-class TableChanges(Body):
-    position: int | None = Bounds(None, ge=0, le=structure.MAX_POSITION)
-
-
-class FieldChanges(Body):
-    dry_run: bool = False
-
-
-class BulkBody(Body):
-    atomic: bool = False
 
 
 def _no_content() -> Response:
@@ -54,7 +26,12 @@ def _no_content() -> Response:
 
 
 def _page_args() -> tuple[int, int]:
-    return query_int("limit", 50, **PAGE), query_int("offset", 0)
+    return query_int("limit", 50, minimum=1, maximum=PAGE_MAX), query_int("offset", 0)
+
+
+def _changes(model: Any) -> dict[str, Any]:
+    """An update's keys as given (absent keys stay unchanged)."""
+    return {k: v for k, v in model.model_dump(exclude_unset=True).items() if k != "dry_run"}
 
 
 # ---------------------------------------------------------------- databases
@@ -70,8 +47,8 @@ async def list_databases() -> dict[str, Any]:
 @bp.post("/databases")
 async def create_database() -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await json_object()
-    db = await structure.create_database(principal, body.get("name"), body.get("description"), body.get("color"))
+    body = checked(DatabaseCreate, await json_object())
+    db = await structure.create_database(principal, body.name, body.description, body.color)
     return {"data": shapes.database_json(db)}, 201
 
 
@@ -83,7 +60,7 @@ async def get_database(database_id: str) -> dict[str, Any]:
 @bp.patch("/databases/<database_id>")
 async def update_database(database_id: str) -> dict[str, Any]:
     principal = await actor()
-    db = await structure.update_database(principal, database_id, await json_object())
+    db = await structure.update_database(principal, database_id, _changes(checked(DatabaseChanges, await json_object())))
     return {"data": shapes.database_json(db)}
 
 
@@ -106,8 +83,8 @@ async def list_tables(database_id: str) -> dict[str, Any]:
 @bp.post("/databases/<database_id>/tables")
 async def create_table(database_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await json_object()
-    return {"data": shapes.table_json(await structure.create_table(principal, database_id, body.get("name")))}, 201
+    body = checked(TableCreate, await json_object())
+    return {"data": shapes.table_json(await structure.create_table(principal, database_id, body.name))}, 201
 
 
 @bp.get("/tables/<table_id>")
@@ -118,9 +95,8 @@ async def get_table(table_id: str) -> dict[str, Any]:
 @bp.patch("/tables/<table_id>")
 async def update_table(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await json_object()
-    _typed(TableChanges, body)
-    return {"data": shapes.table_json(await structure.update_table(principal, table_id, body))}
+    body = checked(TableChanges, await json_object())
+    return {"data": shapes.table_json(await structure.update_table(principal, table_id, _changes(body)))}
 
 
 @bp.delete("/tables/<table_id>")
@@ -142,10 +118,8 @@ async def list_fields(table_id: str) -> dict[str, Any]:
 @bp.post("/tables/<table_id>/fields")
 async def create_field(table_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await json_object()
-    f = await structure.create_field(
-        principal, table_id, body.get("name"), body.get("type", body.get("field_type")), body.get("config")
-    )
+    body = checked(FieldCreate, await json_object())
+    f = await structure.create_field(principal, table_id, body.name, body.field_type, body.config)
     return {"data": shapes.field_json(f)}, 201
 
 
@@ -158,8 +132,8 @@ async def get_field(field_id: str) -> dict[str, Any]:
 @bp.patch("/fields/<field_id>")
 async def update_field(field_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await json_object()
-    result = await structure.update_field(principal, field_id, body, dry_run=_typed(FieldChanges, body).dry_run)
+    body = checked(FieldChanges, await json_object())
+    result = await structure.update_field(principal, field_id, _changes(body), dry_run=body.dry_run)
     if isinstance(result, structure.Conversion):
         return {"data": shapes.conversion_json(result)}
     return {"data": shapes.field_json(result)}
@@ -194,18 +168,18 @@ async def list_entries(table_id: str) -> dict[str, Any]:
 @bp.post("/tables/<table_id>/entries/query")
 async def query_entries(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    raw = await json_object()
-    body = _typed(QueryBody, raw)
+    body = checked(EntryQuery, await json_object())
     page = await query.query_entries(
         principal,
         table_id,
-        filters=raw.get("filters"),
-        sort=raw.get("sort"),
+        filters=body.filters,
+        sort=body.sort,
         search=body.search,
         limit=body.limit,
         offset=body.offset,
         cursor=body.cursor or None,
-        use_cursor="cursor" in raw,
+        use_cursor="cursor" in body.model_fields_set,
+        timezone_name=body.timezone,
     )
     return shapes.page_json(page)
 
@@ -213,8 +187,8 @@ async def query_entries(table_id: str) -> dict[str, Any]:
 @bp.post("/tables/<table_id>/entries")
 async def create_entry(table_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await json_object()
-    schema, rec = await entries.create_entry(principal, table_id, body.get("values"))
+    body = checked(EntryValues, await json_object())
+    schema, rec = await entries.create_entry(principal, table_id, body.values)
     return {"data": shapes.entry_json(schema, rec)}, 201
 
 
@@ -227,10 +201,8 @@ async def get_entry(entry_id: str) -> dict[str, Any]:
 @bp.patch("/entries/<entry_id>")
 async def update_entry(entry_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await json_object()
-    if "values" not in body:
-        raise ValidationFailed(details={"values": ["required"]})
-    schema, rec = await entries.update_entry(principal, entry_id, body["values"])
+    body = checked(EntryChanges, await json_object())
+    schema, rec = await entries.update_entry(principal, entry_id, body.values)
     return {"data": shapes.entry_json(schema, rec)}
 
 
@@ -243,24 +215,17 @@ async def delete_entry(entry_id: str) -> Response:
 @bp.post("/tables/<table_id>/entries/bulk")
 async def bulk(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await json_object()
-    atomic_all = _typed(BulkBody, body).atomic
-    result = await entries.bulk(principal, table_id, body.get("operations"), atomic_all=atomic_all)
+    body = checked(EntryBulk, await json_object())
+    result = await entries.bulk(principal, table_id, body.operations, atomic_all=body.atomic)
     return {"data": shapes.bulk_json(result)}
 
 
 @bp.post("/tables/<table_id>/aggregate")
 async def aggregate(table_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await json_object()
+    body = checked(EntryAggregate, await json_object())
     agg = await query.aggregate(
-        principal,
-        table_id,
-        body.get("function"),
-        body.get("field", body.get("field_id")),
-        filters=body.get("filters"),
-        search=body.get("search"),
-        group_by=body.get("group_by"),
+        principal, table_id, body.function, body.field_id, filters=body.filters, search=body.search, group_by=body.group_by
     )
     return {"data": shapes.aggregate_json(agg)}
 
@@ -279,7 +244,8 @@ async def update_notes(entry_id: str) -> dict[str, Any]:
     body = await json_object()
     if "notes" not in body:  # the seed: omitting the key returns the notes unchanged
         return {"data": shapes.notes_json(entry_id, await entry_notes.get_notes(principal, entry_id))}
-    return {"data": shapes.notes_json(entry_id, await entry_notes.replace_notes(principal, entry_id, body["notes"]))}
+    notes = checked(NotesReplace, body).notes
+    return {"data": shapes.notes_json(entry_id, await entry_notes.replace_notes(principal, entry_id, notes))}
 
 
 @bp.put("/entries/<entry_id>/notes")
@@ -290,6 +256,5 @@ async def put_notes(entry_id: str) -> dict[str, Any]:
 @bp.post("/entries/<entry_id>/notes/append")
 async def append_notes(entry_id: str) -> dict[str, Any]:
     principal = await actor()
-    body = await json_object()
-    nodes = body.get("content", body.get("nodes"))
-    return {"data": shapes.notes_json(entry_id, await entry_notes.append_notes(principal, entry_id, nodes))}
+    body = checked(NotesAppend, await json_object())
+    return {"data": shapes.notes_json(entry_id, await entry_notes.append_notes(principal, entry_id, body.nodes))}

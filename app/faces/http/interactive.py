@@ -5,46 +5,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from datetime import datetime
 from quart import Blueprint, request
 
 from ...events.payloads import message_json
 from ...kernel.errors import ValidationFailed
-from ...kernel.timefmt import parse_moment
 from ...kernel.auth import token_from_headers
 from ...services import action_tokens, interactive
-from .request_io import Body, actor, parse_body, json_object, settings
+from ..arguments import InteractiveSend, moment
+from .request_io import actor, parse_body, json_object, settings
 
 bp = Blueprint("interactive", __name__, url_prefix="/api/v1")
 
 
-class SendBody(Body):
-    callback_url: str
-    callback_id: str
-    elements: Any
-    expires_at: str | None = None
-
-
-def _moment(value: str | None, field: str) -> datetime | None:
-    if value is None:
-        return None
-    moment = parse_moment(value)
-    if moment is None:
-        raise ValidationFailed(details={field: ["must be an ISO 8601 date-time with a time zone, e.g. 2026-01-15T10:30:00Z"]})
-    return moment
 
 
 @bp.post("/conversations/<conversation_id>/interactive")
 async def send(conversation_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await parse_body(SendBody)
+    body = await parse_body(InteractiveSend)
     message, interaction = await interactive.send_interactive(
         principal,
         conversation_id,
         callback_url=body.callback_url,
         callback_id=body.callback_id,
         elements=body.elements,
-        expires_at=_moment(body.expires_at, "expires_at"),
+        expires_at=moment(body.expires_at, "expires_at"),
         allow_private=settings().allow_private_webhooks,
     )
     return {"success": True, "message": message_json(message, interaction)}, 201

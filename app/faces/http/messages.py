@@ -6,35 +6,29 @@ from quart import Blueprint, request
 
 from ...services import messages
 from ...events.payloads import message_json
-from .request_io import Body, actor, parse_body, query_int
+from ..arguments import Originate, UserMessage
+from .request_io import actor, parse_body, query_int
 
 bp = Blueprint("messages", __name__, url_prefix="/api/v1/conversations")
 
 
-class SendBody(Body):
-    content: str
-
-
-class OriginateBody(Body):
-    content: str
-    role: str
-    external_message_id: str | None = None
 
 
 @bp.post("/<conversation_id>/messages")
 async def send_message(conversation_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await parse_body(SendBody)
-    message = await messages.send_user_message(principal, conversation_id, body.content)
+    body = await parse_body(UserMessage)
+    message = await messages.send_user_message(principal, conversation_id, body.content, attachments=body.attachments)
     return {"success": True, "message": message_json(message)}, 201
 
 
 @bp.post("/<conversation_id>/originate")
 async def originate(conversation_id: str) -> tuple[dict[str, Any], int]:
     principal = await actor()
-    body = await parse_body(OriginateBody)
+    body = await parse_body(Originate)
     message = await messages.originate(
-        principal, conversation_id, body.content, role=body.role, external_message_id=body.external_message_id
+        principal, conversation_id, body.content, role=body.role, external_message_id=body.external_message_id,
+        attachments=body.attachments,
     )
     return {"success": True, "message": message_json(message)}, 201
 

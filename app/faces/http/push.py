@@ -12,6 +12,8 @@ from ...kernel.timefmt import iso
 from ...models.push import Device, LiveActivityToken, Notification
 from ...services import live_activities, push, push_devices
 from ...services.push import DeviceDelivery
+from ..arguments import PushContent, checked
+from ..results import push_sent_json
 from .request_io import actor, json_object, settings
 
 bp = Blueprint("push", __name__, url_prefix="/api/push")
@@ -113,26 +115,15 @@ async def devices_for_email() -> dict[str, Any]:
 
 
 def _content(body: dict[str, Any]) -> push.Content:
-    return push.check_content(
-        title=body.get("title"), body=body.get("body"), priority=body.get("priority"),
-        sound=body.get("sound"), badge=body.get("badge"), data=body.get("data"),
-    )
+    c = checked(PushContent, body)
+    return push.check_content(title=c.title, body=c.body, priority=c.priority, sound=c.sound, badge=c.badge, data=c.data)
 
 
 @bp.post("/send")
 async def send() -> dict[str, Any]:
     principal = await actor("push:write")
     body = await json_object()
-    result = await push.send(principal, email=body.get("email"), content=_content(body))
-    return {
-        "success": True,
-        "email": result.email,
-        "notification_id": result.notification_id,
-        "devices_succeeded": result.succeeded,
-        "devices_failed": result.failed,
-        "devices_queued": result.queued,
-        "total_devices": result.total,
-    }
+    return push_sent_json(await push.send(principal, email=body.get("email"), content=_content(body)))
 
 
 @bp.post("/send/bulk")

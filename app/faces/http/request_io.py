@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel
 from quart import current_app, g, request
 
 from ...kernel.auth import Principal, authenticate_token, require_scope, token_from_headers
@@ -14,18 +14,14 @@ from ...kernel.config import Settings
 from ...kernel.errors import BadRequest, ValidationFailed
 from ...kernel.ids import new_id
 from ...kernel.storable import check_storable
+from ..arguments import MAX_INT, checked, validation_details
+from ..arguments import Args as Body
 
 __all__ = [
     "Body", "actor", "parse_body", "json_object", "request_id", "settings", "query_int", "query_bool", "validation_details", "rate_limit",
 ]
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class Body(BaseModel):
-    """Base of request bodies: unknown keys are ignored, types are not coerced loosely."""
-
-    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 def request_id() -> str:
@@ -51,25 +47,6 @@ async def actor(scope: str | None = None) -> Principal:
     return principal
 
 
-def _path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
-
-
-def validation_details(exc: ValidationError) -> dict[str, list[str]]:
-    details: dict[str, list[str]] = {}
-    for err in exc.errors(include_url=False):
-        details.setdefault(_path(tuple(err["loc"])), []).append(err["msg"])
-    return details
-
-
-# 64-bit signed: the widest integer both SQLite and PostgreSQL store.
-MAX_INT = 2**63 - 1
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 QUERY_MESSAGE = "Query parameters are invalid."
 
@@ -99,11 +76,7 @@ async def json_object() -> dict[str, Any]:
 
 async def parse_body(model: type[M]) -> M:
     """Parse the body as JSON (400 ``invalid_json``) and validate it (422 with per-field details)."""
-    data = await json_object()
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(details=validation_details(exc)) from exc
+    return checked(model, await json_object())
 
 
 def rate_limit(bucket: str, key: str, *, per_address: bool = True) -> None:

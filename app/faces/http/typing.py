@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
 from quart import Blueprint
 
 from ...kernel.errors import ValidationFailed
 from ...services import typing_indicators as typing_service
+from ..arguments import TypingData
 from .request_io import Body, actor, parse_body
 
 bp = Blueprint("typing", __name__, url_prefix="/api/agents")
 
 
-class TypingData(Body):
-    typing: bool
-    label: str | None = Field(default=None, max_length=typing_service.MAX_LABEL)
-    show_dots: bool = True
-    timeout: int = Field(default=typing_service.DEFAULT_TIMEOUT_MS, ge=1, le=typing_service.MAX_TIMEOUT_MS)
 
 
 class CallbackBody(Body):

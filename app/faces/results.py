@@ -1,0 +1,36 @@
+"""Answer shapes more than one face returns (REST and MCP), built once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kernel.timefmt import iso
+from ..services import push
+from ..store.models import StoredFile
+
+__all__ = ["push_sent_json", "file_json"]
+
+
+def push_sent_json(result: push.SendResult) -> dict[str, Any]:
+    return {
+        "success": True,
+        "email": result.email,
+        "notification_id": result.notification_id,
+        "devices_succeeded": result.succeeded,
+        "devices_failed": result.failed,
+        "devices_queued": result.queued,
+        "total_devices": result.total,
+    }
+
+
+def file_json(f: StoredFile) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "filename": f.filename,
+        "content_type": f.content_type,
+        "size_bytes": f.size_bytes,
+        "entry_id": f.entry_id,
+        "field_id": f.field_id,
+        "created_at": iso(f.created_at),
+        "updated_at": iso(f.updated_at),
+    }
