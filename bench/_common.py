@@ -54,10 +54,12 @@ def pin_cpus() -> list[str]:
     return ["taskset", "-c", server] if server else []
 
 
-def start_server(extra_env: dict[str, str] | None = None) -> Server:
-    """Bootstrap a fresh SQLite data dir with the CLI, then `switchboard serve` it."""
+def start_server(extra_env: dict[str, str] | None = None, *, data_dir: Path | None = None, api_key: str = "") -> Server:
+    """Bootstrap a fresh SQLite data dir with the CLI, then `switchboard serve` it; or serve
+    ``data_dir`` prepared beforehand, whose ``api_key`` the caller knows."""
     pinned = pin_cpus()
-    data_dir = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
+    prepared = data_dir is not None
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
     port = free_port()
     env = {
         **os.environ,
@@ -70,11 +72,12 @@ def start_server(extra_env: dict[str, str] | None = None) -> Server:
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     cli = [sys.executable, "-m", "app.faces.cli"]
-    out = subprocess.run(
-        [*cli, "bootstrap", "--org", "Bench", "--email", "bench@example.com", "--password", "bench password 1", "--json"],
-        env=env, cwd=ROOT, check=True, capture_output=True,
-    )
-    api_key = json.loads(out.stdout.decode().strip().splitlines()[-1])["api_key"]
+    if not prepared:
+        out = subprocess.run(
+            [*cli, "bootstrap", "--org", "Bench", "--email", "bench@example.com", "--password", "bench password 1", "--json"],
+            env=env, cwd=ROOT, check=True, capture_output=True,
+        )
+        api_key = json.loads(out.stdout.decode().strip().splitlines()[-1])["api_key"]
     proc = subprocess.Popen([*pinned, *cli, "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     server = Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, api_key, proc, data_dir)
     deadline = time.time() + 30

@@ -17,7 +17,7 @@ from ..services import typing_indicators
 from ..store import query, structure
 
 __all__ = [
-    "Args", "checked", "moment", "validation_details", "MAX_INT", "PAGE_MAX",
+    "Args", "checked", "changes", "moment", "validation_details", "MAX_INT", "PAGE_MAX",
     "Page", "DatabaseCreate", "DatabaseChanges", "TableCreate", "TableChanges", "FieldCreate", "FieldChanges",
     "EntryValues", "EntryChanges", "EntryQuery", "EntryBulk", "EntryAggregate", "NotesReplace", "NotesAppend",
     "UserMessage", "Originate", "InteractiveSend", "TypingData", "PushContent",
@@ -60,6 +60,11 @@ def checked(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(details=validation_details(exc)) from exc
+
+
+def changes(args: BaseModel, *ids: str) -> dict[str, Any]:
+    """An update's keys as given (absent keys stay unchanged), without the ids and flags."""
+    return {k: v for k, v in args.model_dump(exclude_unset=True).items() if k not in ids and k != "dry_run"}
 
 
 def moment(value: str | None, field: str) -> datetime | None:

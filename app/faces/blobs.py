@@ -39,7 +39,7 @@ async def handle(scope: dict[str, Any], receive: Any, send: Any) -> None:
     except _Disconnected:
         return
     except SwitchboardError as exc:
-        await _error(send, exc)
+        await _json(send, exc.status, exc.to_body(), exc.headers, head=scope.get("method") == "HEAD")
 
 
 async def _put(
@@ -90,14 +90,12 @@ async def _get(store: LocalStorage, key: str, filename: str, content_type: str, 
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _json(send: Any, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+async def _json(
+    send: Any, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None, *, head: bool = False
+) -> None:
     body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _error(send: Any, exc: SwitchboardError) -> None:
-    await _json(send, exc.status, exc.to_body(), exc.headers)
+    await send({"type": "http.response.body", "body": b"" if head else body})
 

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..events.payloads import conversation_json, message_json
 from ..kernel.timefmt import iso
 from ..services import push
+from ..services.messages import MessagePage
 from ..store.models import StoredFile
 
-__all__ = ["push_sent_json", "file_json"]
+__all__ = ["push_sent_json", "file_json", "conversation_page_json", "message_page_json"]
+
+
+def conversation_page_json(rows: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    return {"conversations": [conversation_json(c) for c in rows], "meta": {"next_cursor": next_cursor}}
+
+
+def message_page_json(page: MessagePage) -> dict[str, Any]:
+    return {
+        "messages": [message_json(m, page.interactions.get(m.id)) for m in page.messages],
+        "meta": {"has_more": page.has_more, "last_seq": page.last_seq},
+    }
 
 
 def push_sent_json(result: push.SendResult) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from ..events import bus
 from ..events.payloads import message_json
 from ..kernel.auth import Principal, authenticate_token
 from ..kernel.config import Settings
-from ..kernel.errors import InternalError, SwitchboardError, ValidationFailed
+from ..kernel.errors import InternalError, SwitchboardError, ValidationFailed, client_error
 from ..kernel.storable import check_storable
 from ..services import agent_runner, conversations, interactive, messages
 
@@ -40,6 +40,13 @@ def _str(data: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValidationFailed(details={key: ["is required and must be a string"]})
     return value
+
+
+def _link_base(environ: dict[str, Any]) -> str | None:
+    """The address the client reached us at, for links made for it (file URLs)."""
+    host = environ.get("HTTP_HOST")
+    scheme = {"ws": "http", "wss": "https"}.get(environ.get("wsgi.url_scheme", "http"), environ.get("wsgi.url_scheme", "http"))
+    return f"{scheme}://{host}" if host else None
 
 
 def create_socket_server(app: Quart) -> socketio.AsyncServer:
@@ -67,7 +74,7 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
             principal = await authenticate_token(token)
         except SwitchboardError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.to_body()["error"]) from exc
-        await sio.save_session(sid, {"principal": principal})
+        await sio.save_session(sid, {"principal": principal, "link_base": _link_base(environ)})
         if principal.kind == "session" and principal.user is not None:
             await sio.enter_room(sid, bus.user_room(principal.user.id))
         if principal.sees_all_conversations:
@@ -83,11 +90,11 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
                         raise ValidationFailed("Event data must be an object.", details={"data": ["must be an object"]})
                     check_storable(data, what="Event data")
                     return await fn(await principal_of(sid), sid, data)
-                except SwitchboardError as exc:
-                    return exc.to_body()
-                except Exception:  # noqa: BLE001 - never a traceback to the client
-                    log.exception("socket event %s failed", name)
-                    return InternalError("Internal server error.").to_body()
+                except Exception as exc:  # noqa: BLE001 - never a traceback to the client
+                    known = client_error(exc)
+                    if known is None:
+                        log.exception("socket event %s failed", name)
+                    return (known or InternalError("Internal server error.")).to_body()
 
             sio.on(name, on_event)
             return fn
@@ -112,7 +119,8 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
         if not isinstance(content, str):
             raise ValidationFailed(details={"content": ["is required and must be a string"]})
         message = await messages.send_user_message(
-            principal, _str(data, "conversation_id"), content, attachments=data.get("attachments")
+            principal, _str(data, "conversation_id"), content, attachments=data.get("attachments"),
+            link_base=(await sio.get_session(sid)).get("link_base"),
         )
         return {"success": True, "message": message_json(message)}
 
@@ -129,7 +137,10 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
         if isinstance(after_seq, bool) or not isinstance(after_seq, int) or not 0 <= after_seq <= MAX_SEQ:
             raise ValidationFailed(details={"after_seq": [f"must be an integer between 0 and {MAX_SEQ}"]})
         conversation_id = _str(data, "conversation_id")
-        page = await messages.list_messages(principal, conversation_id, after_seq=after_seq, limit=messages.SYNC_LIMIT)
+        page = await messages.list_messages(
+            principal, conversation_id, after_seq=after_seq, limit=messages.SYNC_LIMIT,
+            link_base=(await sio.get_session(sid)).get("link_base"),
+        )
         out: dict[str, Any] = {
             "success": True,
             "conversation_id": conversation_id,

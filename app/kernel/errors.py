@@ -38,6 +38,7 @@ __all__ = [
     "StorageError",
     "Unavailable",
     "AUTH_MESSAGE",
+    "client_error",
 ]
 
 AUTH_MESSAGE = (
@@ -122,3 +123,19 @@ class Unavailable(SwitchboardError):
     """This server is not set up for the request (no SMTP server for email, say)."""
 
     status, code, message = 503, "unavailable", "This feature is not configured on this server."
+
+
+def client_error(exc: Exception) -> SwitchboardError | None:
+    """What a database refusal that reached a face means to the client (every face renders it
+    the same way): a value the model still refuses is 422, a constraint is 409. None for any
+    other exception, which is the server's fault."""
+    from tortoise.exceptions import IntegrityError, ValidationError
+
+    if isinstance(exc, SwitchboardError):
+        return exc
+    if isinstance(exc, ValidationError):
+        # Backstop: services validate first. The message names the column, never the value.
+        return ValidationFailed(details={"body": [str(exc).split(":")[0] + ": invalid value"]})
+    if isinstance(exc, IntegrityError):
+        return Conflict("The request conflicts with existing data.")
+    return None

@@ -1,14 +1,16 @@
 """Files: the presigned upload flow, listing, downloads, deletes, message attachments and
 the sweeper that removes objects nobody will ask for again.
 
-    upload   a pending row and a URL the client PUTs the bytes to (one hour by default)
-    confirm  the object exists and is within 10 % of the declared size: the file is recorded
-             and, when an entry and field were named, attached to that entry's file field
+    upload   a pending row and a URL the client PUTs the bytes to (its upload key)
+    confirm  the bytes move to a key of their own (a late PUT to the upload URL cannot replace
+             them), their size must be within 10 % of the declared one; the file is recorded
+             and, when an entry and field were named, added to that entry's file field
     delete   a soft delete; the sweeper removes the object after the retention period
 
-A file named with no entry and field is a message attachment: any member who may write in
-conversations may upload one. Upload tokens are stored hashed and work only for the
-organization that asked for them."""
+A file named with no entry and field is a message attachment. API keys upload with the
+contract's scopes; a person may upload attachments with ``conversations:write``, and sees
+the organization's table files plus the attachments they uploaded (owners and admins see all).
+Upload tokens are stored hashed and work only for the organization that asked for them."""
 
 from __future__ import annotations
 
@@ -20,12 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.functions import Sum
+from tortoise.expressions import Q
+from tortoise.functions import Min, Sum
 
 from .. import storage
 from ..kernel.auth import Principal, require_scope
 from ..kernel.config import Settings
-from ..kernel.errors import Conflict, NotFound, SwitchboardError, ValidationFailed
+from ..kernel.errors import Conflict, NotFound, StorageError, SwitchboardError, ValidationFailed
 from ..kernel.hashing import hash_token
 from ..kernel.ids import new_id
 from ..kernel.plans import enforce_limit
@@ -34,22 +37,22 @@ from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
 from ..store import entries
 from ..store.access import fetch_entry, get_field, well_formed
-from ..store.files import file_value
+from ..store.files import confirmed, file_value
 from ..store.models import StoredFile
 
 __all__ = [
     "configure", "base_url", "Upload", "request_upload", "confirm", "list_files", "get_file", "download_url",
-    "delete_file", "Attached", "attach", "sign_attachments", "sweep", "Sweeper", "DOWNLOAD_TTL", "MAX_PAGE", "UploadExpired",
+    "delete_file", "Attached", "attach", "sign_attachments", "sweep", "Sweeper", "DOWNLOAD_TTL", "UploadExpired",
     "file_value",
 ]
 
 log = logging.getLogger("switchboard.files")
 
 DOWNLOAD_TTL = 3600  # the contract: download URLs last an hour
-MAX_PAGE = 200
 SIZE_TOLERANCE = 0.10  # the contract: a confirmed object may differ from the declared size by 10 %
 MAX_ATTACHMENTS = 20
 TOKEN_PREFIX = "upl"
+RETRY_AFTER = timedelta(minutes=5)  # the sweeper's pause on an object the store would not delete
 _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 
 _settings = Settings()
@@ -64,9 +67,10 @@ def configure(settings: Settings) -> None:
     _settings = settings
 
 
-def base_url(request_base: str | None = None) -> str:
-    """Where the gateway's own file URLs point: the public URL, else the request's host."""
-    return (_settings.public_url or request_base or f"http://{_settings.host}:{_settings.port}").rstrip("/")
+def base_url(link_base: str | None = None) -> str:
+    """Where the gateway's own file URLs point: the public URL, else the host the request
+    came to, else the listen address."""
+    return (_settings.public_url or link_base or f"http://{_settings.host}:{_settings.port}").rstrip("/")
 
 
 # ---------------------------------------------------------------- checks
@@ -77,7 +81,7 @@ def _check_upload(filename: Any, content_type: Any, size_bytes: Any) -> tuple[st
     name = filename.strip() if isinstance(filename, str) else ""
     if not name:
         problems["filename"] = ["is required: the file's name with its extension"]
-    elif len(name) > 255 or any(c in name for c in "/\\\x00") or any(unicodedata.category(c) == "Cc" for c in name):
+    elif len(name) > 255 or any(c in name for c in "/\\") or any(unicodedata.category(c) == "Cc" for c in name):
         problems["filename"] = ["must be at most 255 characters, without slashes or control characters"]
     ctype = content_type.strip().lower() if isinstance(content_type, str) else ""
     if not _MIME.match(ctype):
@@ -100,15 +104,40 @@ def _type_matches(ctype: str, allowed: str) -> bool:
     return ctype == allowed
 
 
-def _key(org_id: str, file_id: str, filename: str) -> str:
-    # The object's name keeps the extension readable; the id keeps it unique.
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("._") or "file"
-    return f"{org_id}/files/{file_id}/{safe[-120:]}"
+def _safe_name(filename: str) -> str:
+    # The object's name keeps the extension readable; the file id keeps it unique.
+    return (re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("._") or "file")[-120:]
+
+
+def _visible(principal: Principal) -> Q:
+    """The files a caller may see: all of the organization's for keys, owners and admins; for
+    members, the table files and their own attachments."""
+    if principal.sees_all_conversations:
+        return Q(organization_id=principal.org_id)
+    mine = principal.user.id if principal.user else ""
+    return Q(organization_id=principal.org_id) & (Q(entry_id__not_isnull=True) | Q(created_by=mine))
+
+
+def _require_upload_scopes(principal: Principal, for_entry: bool) -> None:
+    if for_entry or principal.kind == "api_key":
+        require_scope(principal, "files:write")
+    if for_entry:
+        require_scope(principal, "data.tables:write")
+    else:
+        require_scope(principal, "conversations:write")  # an attachment goes on a message
 
 
 async def _stored_bytes(org_id: str) -> int:
-    row = await StoredFile.filter(organization_id=org_id, deleted_at=None).annotate(total=Sum("size_bytes")).first().values("total")
+    row = await StoredFile.filter(organization_id=org_id, deleted_at=None).exclude(status="expired").annotate(
+        total=Sum("size_bytes")).first().values("total")
     return int((row or {}).get("total") or 0)
+
+
+def _store_of(f: StoredFile) -> storage.Storage:
+    store = storage.current()
+    if f.bucket != store.bucket:
+        raise StorageError(f"The file is kept in {f.bucket!r}; this server stores files in {store.bucket!r}.")
+    return store
 
 
 # ---------------------------------------------------------------- upload and confirm
@@ -131,15 +160,13 @@ async def request_upload(
     filename: Any,
     content_type: Any,
     size_bytes: Any,
-    request_base: str | None = None,
+    link_base: str | None = None,
 ) -> Upload:
     """Check the request, reserve the file, and sign the URL the bytes go to."""
+    for_entry = entry_id is not None or field_id is not None
+    _require_upload_scopes(principal, for_entry)
     table_id = None
-    if entry_id is None and field_id is None:
-        require_scope(principal, "conversations:write")  # a message attachment
-    else:
-        require_scope(principal, "files:write")
-        require_scope(principal, "data.tables:write")
+    if for_entry:
         if not isinstance(entry_id, str) or not isinstance(field_id, str):
             raise ValidationFailed(
                 details={k: ["must be a string id"] for k, v in (("entry_id", entry_id), ("field_id", field_id)) if not isinstance(v, str)}
@@ -153,14 +180,14 @@ async def request_upload(
     await enforce_limit(principal.organization.plan, "storage_bytes", lambda: _stored_bytes(principal.org_id), size)
     store = storage.current()
     file_id = new_id("file")
-    key = _key(principal.org_id, file_id, name)
+    upload_key = f"{principal.org_id}/uploads/{file_id}/{_safe_name(name)}"
     ttl = _settings.upload_ttl_seconds
-    url, headers = await store.upload_url(key, content_type=ctype, size=size, expires_in=ttl, base_url=base_url(request_base))
+    url, headers = await store.upload_url(upload_key, content_type=ctype, size=size, expires_in=ttl, base_url=base_url(link_base))
     token = f"{TOKEN_PREFIX}_{secrets.token_urlsafe(32)}"
     f = await StoredFile.create(
         id=file_id,
         organization_id=principal.org_id,
-        key=key,
+        upload_key=upload_key,
         bucket=store.bucket,
         filename=name,
         content_type=ctype,
@@ -183,35 +210,44 @@ async def confirm(principal: Principal, token: Any) -> StoredFile:
     f = await StoredFile.get_or_none(upload_token_hash=hash_token(token), organization_id=principal.org_id, deleted_at=None)
     if f is None:
         raise NotFound("Upload not found.")
-    if f.entry_id is None:
-        require_scope(principal, "conversations:write")
-    else:
-        require_scope(principal, "files:write")
-        require_scope(principal, "data.tables:write")
+    _require_upload_scopes(principal, f.entry_id is not None)
     if f.status == "confirmed":
         raise Conflict("This upload is already confirmed.", code="already_confirmed")
-    if f.upload_expires_at is not None and f.upload_expires_at < utcnow():
+    if f.status != "pending" or (f.upload_expires_at is not None and f.upload_expires_at < utcnow()):
         raise UploadExpired()
-    actual = await storage.current().size_of(f.key)
-    if actual is None:
+    store = _store_of(f)
+    # Each confirm moves the bytes to a key of its own: only the one that records the file
+    # keeps its object, and a PUT arriving later lands beside it, not on it.
+    key = f"{principal.org_id}/files/{f.id}/{secrets.token_hex(4)}/{_safe_name(f.filename)}"
+    if not await store.promote(f.upload_key, key):
         raise ValidationFailed(
             "Nothing was uploaded for this token yet.", details={"upload_token": ["no object was uploaded for this token"]}
         )
-    if abs(actual - f.size_bytes) > f.size_bytes * SIZE_TOLERANCE:
-        raise ValidationFailed(
-            "The uploaded file's size does not match the size declared for it.",
-            details={"size_bytes": [f"declared {f.size_bytes} bytes, uploaded {actual}"]},
-        )
-    now = utcnow()
-    async with atomic():
-        won = await StoredFile.filter(id=f.id, status="pending", deleted_at=None).update(
-            status="confirmed", size_bytes=actual, confirmed_at=now, upload_expires_at=None
-        )
-        if not won:
-            raise Conflict("This upload is already confirmed.", code="already_confirmed")
-        f.status, f.size_bytes, f.confirmed_at, f.upload_expires_at = "confirmed", actual, now, None
-        if f.entry_id is not None and f.field_id is not None:
-            await entries.attach_file(principal, f.entry_id, f.field_id, f.id)
+    try:
+        actual = await store.size_of(key)
+        if actual is None:  # moved away by a confirm racing this one
+            raise Conflict("This upload is being confirmed by another request.", code="already_confirmed")
+        if abs(actual - f.size_bytes) > f.size_bytes * SIZE_TOLERANCE:
+            raise ValidationFailed(
+                "The uploaded file's size does not match the size declared for it; upload it again.",
+                details={"size_bytes": [f"declared {f.size_bytes} bytes, uploaded {actual}"]},
+            )
+        now = utcnow()
+        async with atomic():
+            won = await StoredFile.filter(
+                id=f.id, status="pending", deleted_at=None, upload_expires_at__gte=now
+            ).update(status="confirmed", key=key, size_bytes=actual, confirmed_at=now)
+            if not won:
+                current = await StoredFile.get_or_none(id=f.id)
+                if current is not None and current.status == "confirmed":
+                    raise Conflict("This upload is already confirmed.", code="already_confirmed")
+                raise UploadExpired()
+            f.status, f.key, f.size_bytes, f.confirmed_at = "confirmed", key, actual, now
+            if f.entry_id is not None and f.field_id is not None:
+                await entries.attach_file(principal, f.entry_id, f.field_id, f.id)
+    except BaseException:
+        await store.delete(key)  # this attempt's copy: the file is not recorded with it
+        raise
     return f
 
 
@@ -220,14 +256,14 @@ async def confirm(principal: Principal, token: Any) -> StoredFile:
 
 async def list_files(principal: Principal, *, limit: int = 50, offset: int = 0) -> tuple[list[StoredFile], int]:
     require_scope(principal, "files:read")
-    q = StoredFile.filter(organization_id=principal.org_id, status="confirmed", deleted_at=None)
+    q = StoredFile.filter(_visible(principal), status="confirmed", deleted_at=None)
     return list(await q.order_by("-created_at", "-id").offset(offset).limit(limit)), await q.count()
 
 
 async def get_file(principal: Principal, file_id: str, *, scope: str = "files:read") -> StoredFile:
     require_scope(principal, scope)
     f = (
-        await StoredFile.get_or_none(id=file_id, organization_id=principal.org_id, status="confirmed", deleted_at=None)
+        await StoredFile.filter(_visible(principal), id=file_id, status="confirmed", deleted_at=None).first()
         if well_formed(file_id)
         else None
     )
@@ -236,9 +272,10 @@ async def get_file(principal: Principal, file_id: str, *, scope: str = "files:re
     return f
 
 
-async def download_url(f: StoredFile, request_base: str | None = None) -> str:
-    return await storage.current().download_url(
-        f.key, filename=f.filename, content_type=f.content_type, expires_in=DOWNLOAD_TTL, base_url=base_url(request_base)
+async def download_url(f: StoredFile, link_base: str | None = None, *, ttl: int = DOWNLOAD_TTL) -> str:
+    assert f.key is not None  # confirmed files have one
+    return await _store_of(f).download_url(
+        f.key, filename=f.filename, content_type=f.content_type, expires_in=ttl, base_url=base_url(link_base)
     )
 
 
@@ -266,50 +303,54 @@ class Attached:
     views: list[dict[str, Any]]
 
 
-async def attach(org_id: str, ids: Any) -> Attached | None:
-    """Check a message's ``attachments`` (confirmed file ids of the organization); None for none."""
+async def attach(principal: Principal, ids: Any, link_base: str | None = None) -> Attached | None:
+    """Check a message's ``attachments`` (confirmed file ids the sender may see); None for
+    none. The URLs last as long as the message's webhook delivery is retried."""
     if ids is None or ids == []:
         return None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > MAX_ATTACHMENTS:
         raise ValidationFailed(details={"attachments": [f"must be a list of at most {MAX_ATTACHMENTS} file ids"]})
     wanted = list(dict.fromkeys(ids))
-    found = await _live(org_id, wanted)
+    found = {f.id: f for f in await StoredFile.filter(
+        _visible(principal), id__in=[i for i in wanted if well_formed(i)], status="confirmed", deleted_at=None)}
     missing = [i for i in wanted if i not in found]
     if missing:
-        raise ValidationFailed(details={"attachments": ["no such confirmed file: " + ", ".join(missing[:10])]})
+        raise ValidationFailed(details={"attachments": ["no such confirmed file: " + ", ".join(i[:40] for i in missing[:10])]})
     stored = [
         {"file_id": f.id, "filename": f.filename, "content_type": f.content_type, "size_bytes": f.size_bytes}
         for f in (found[i] for i in wanted)
     ]
-    return Attached(stored, await _views(stored, found))
+    ttl = max(DOWNLOAD_TTL, _settings.webhook_max_age_seconds)
+    return Attached(stored, await _views(stored, found, link_base, ttl))
 
 
-async def sign_attachments(org_id: str, messages: list[Any]) -> None:
+async def sign_attachments(org_id: str, messages: list[Any], link_base: str | None = None) -> None:
     """Give the messages that carry files their download URLs (``attachment_views``), valid
     for an hour from now; a file deleted since shows no URL."""
     carrying = [m for m in messages if getattr(m, "attachments", None)]
     if not carrying:
         return
-    live = await _live(org_id, [a["file_id"] for m in carrying for a in m.attachments])
+    live = await confirmed(org_id, [a["file_id"] for m in carrying for a in m.attachments])
     for m in carrying:
-        m.attachment_views = await _views(m.attachments, live)
+        m.attachment_views = await _views(m.attachments, live, link_base, DOWNLOAD_TTL)
 
 
-async def _live(org_id: str, ids: list[str]) -> dict[str, StoredFile]:
-    rows = await StoredFile.filter(id__in=list(set(ids)), organization_id=org_id, status="confirmed", deleted_at=None)
-    return {f.id: f for f in rows}
-
-
-async def _views(stored: list[dict[str, Any]], live: dict[str, StoredFile]) -> list[dict[str, Any]]:
+async def _views(stored: list[dict[str, Any]], live: dict[str, StoredFile], link_base: str | None, ttl: int) -> list[dict[str, Any]]:
     out = []
     for item in stored:
         f = live.get(item["file_id"])
+        url = None
+        if f is not None:
+            try:
+                url = await download_url(f, link_base, ttl=ttl)
+            except StorageError:
+                url = None  # kept in a store this server no longer uses
         out.append({
             "id": item["file_id"],
             "filename": item["filename"],
             "content_type": item["content_type"],
             "size_bytes": item["size_bytes"],
-            "download_url": await download_url(f) if f is not None else None,
+            "download_url": url,
         })
     return out
 
@@ -317,39 +358,51 @@ async def _views(stored: list[dict[str, Any]], live: dict[str, StoredFile]) -> l
 # ---------------------------------------------------------------- the sweeper
 
 
-def _due(now: datetime) -> Any:
-    from tortoise.expressions import Q
-
-    return Q(status="pending", upload_expires_at__lt=now) | Q(
-        deleted_at__lt=now - timedelta(seconds=_settings.file_retention_seconds)
-    )
+def _due(now: datetime) -> Q:
+    """Rows with an object to remove: an upload URL past its expiry (what it may have left at
+    the upload key), or a file deleted longer ago than the retention period."""
+    retention = now - timedelta(seconds=_settings.file_retention_seconds)
+    return (Q(upload_expires_at__lt=now) | Q(deleted_at__lt=retention)) & (Q(retry_at=None) | Q(retry_at__lt=now))
 
 
 async def sweep(limit: int = 200) -> int:
-    """Remove the objects of uploads never confirmed (after their token expired) and of files
-    deleted longer ago than the retention period, then their rows."""
-    due = await StoredFile.filter(_due(utcnow())).order_by("id").limit(limit)
+    """One batch: expire uploads never confirmed (then remove them), remove what a confirmed
+    upload's URL may have left, and remove deleted files after the retention period. An object
+    the store will not delete is tried again later, without holding up the others."""
+    now = utcnow()
+    # Claim expired uploads first: a confirm racing the sweeper loses cleanly (410).
+    await StoredFile.filter(status="pending", upload_expires_at__lt=now).update(status="expired")
+    due = await StoredFile.filter(_due(now)).order_by("id").limit(limit)
     store = storage.current()
-    removed = 0
+    retention = now - timedelta(seconds=_settings.file_retention_seconds)
     for f in due:
+        gone = f.status == "expired" or (f.deleted_at is not None and f.deleted_at < retention)
         try:
-            await store.delete(f.key)
-        except SwitchboardError:
-            log.warning("file %s: object not removed yet (storage error); will retry", f.id)
+            if f.bucket != store.bucket:
+                raise StorageError(f"kept in {f.bucket!r}, not in this server's store")
+            await store.delete(f.upload_key)
+            if gone and f.key is not None:
+                await store.delete(f.key)
+        except SwitchboardError as exc:
+            log.warning("file %s: objects not removed yet (%s); trying again later", f.id, exc.message)
+            await StoredFile.filter(id=f.id).update(retry_at=now + RETRY_AFTER)
             continue
-        await StoredFile.filter(id=f.id).delete()
-        removed += 1
-    return removed if len(due) == limit else 0
+        if gone:
+            await StoredFile.filter(id=f.id).delete()
+        else:  # a confirmed file: only its upload key was left to clear
+            await StoredFile.filter(id=f.id, upload_expires_at=f.upload_expires_at).update(upload_expires_at=None)
+    return len(due) if len(due) == limit else 0
 
 
 async def _next_due() -> datetime | None:
-    pending = await StoredFile.filter(status="pending", deleted_at=None).order_by("upload_expires_at").first()
-    deleted = await StoredFile.exclude(deleted_at=None).order_by("deleted_at").first()
-    moments = []
-    if pending is not None and pending.upload_expires_at is not None:
-        moments.append(pending.upload_expires_at)
-    if deleted is not None and deleted.deleted_at is not None:
-        moments.append(deleted.deleted_at + timedelta(seconds=_settings.file_retention_seconds))
+    now = utcnow()
+    ready = Q(retry_at=None) | Q(retry_at__lt=now)
+    row = await StoredFile.filter(ready).annotate(
+        upload=Min("upload_expires_at"), deleted=Min("deleted_at")).first().values("upload", "deleted")
+    later = await StoredFile.filter(retry_at__gte=now).annotate(retry=Min("retry_at")).first().values("retry")
+    moments = [m for m in ((row or {}).get("upload"), (later or {}).get("retry")) if m is not None]
+    if (row or {}).get("deleted") is not None:
+        moments.append(row["deleted"] + timedelta(seconds=_settings.file_retention_seconds))
     return min(moments) if moments else None
 
 

@@ -142,6 +142,21 @@ async def send_interactive(
     )
 
 
+async def send_and_wait(
+    principal: Principal, conversation_id: str, *, wait: float, **send: Any
+) -> tuple[Message, Interaction | None]:
+    """Send an interactive message and wait up to ``wait`` seconds for its answer (the MCP
+    tool ask_approval): both rights are checked before anything is sent."""
+    if wait > 0:
+        require_scope(principal, "conversations:read")
+    if not 0 <= wait <= MAX_WAIT_SECONDS:
+        raise ValidationFailed(details={"wait_seconds": [f"must be between 0 and {MAX_WAIT_SECONDS} seconds"]})
+    message, interaction = await send_interactive(principal, conversation_id, **send)
+    if wait <= 0:
+        return message, interaction
+    return await get_message(principal, message.id, wait=wait)
+
+
 async def ask(target: messages.Target, elements: list[dict[str, Any]], *, expires_at: datetime) -> tuple[Message, Interaction]:
     """A question the gateway's own agent asks (a tool waiting for approval): no callback is
     sent; the asker waits with ``wait_settled``."""

@@ -321,12 +321,13 @@ async def _write_sqlite(row: dict[str, Any], delivery: dict[str, Any] | None) ->
 
 
 async def send_user_message(
-    principal: Principal, conversation_id: str, content: str, *, attachments: Any = None
+    principal: Principal, conversation_id: str, content: str, *, attachments: Any = None, link_base: str | None = None
 ) -> Message:
     """A person's message: with an API key (on the owner's behalf) or the owner's session.
-    ``attachments``: ids of confirmed files of the organization."""
+    ``attachments``: ids of confirmed files; ``link_base``: the host the request came to, for
+    their download URLs when no public URL is configured."""
     require_scope(principal, "conversations:write")
-    attached = await files.attach(principal.org_id, attachments)
+    attached = await files.attach(principal, attachments, link_base)
     content = _check_content(content, empty_ok=attached is not None)
     target = await _target(principal, conversation_id)
     if principal.kind == "session" and (principal.user is None or principal.user.id != target.owner_id):
@@ -371,6 +372,7 @@ async def originate(
     external_message_id: str | None = None,
     agent_id: str | None = None,
     attachments: Any = None,
+    link_base: str | None = None,
 ) -> Message:
     """An agent's message, deduplicated on ``external_message_id``. With ``agent_id`` (sent
     through the agent's own endpoint) the conversation must be that agent's. ``attachments``:
@@ -380,7 +382,7 @@ async def originate(
         raise Forbidden("Agent messages are sent with an API key.")
     if role != "assistant":
         raise ValidationFailed(details={"role": ['must be "assistant"']})
-    attached = await files.attach(principal.org_id, attachments)
+    attached = await files.attach(principal, attachments, link_base)
     content = _check_content(content, empty_ok=attached is not None)
     if external_message_id is not None:
         external_message_id = external_message_id.strip() or None
@@ -413,6 +415,7 @@ async def list_messages(
     after_seq: int | None = None,
     before_seq: int | None = None,
     limit: int = 50,
+    link_base: str | None = None,
 ) -> MessagePage:
     """Oldest to newest. ``before_seq`` alone gives the newest page before it."""
     require_scope(principal, "conversations:read")
@@ -433,5 +436,5 @@ async def list_messages(
         rows = rows[:limit]
     interactive = [m.id for m in rows if m.kind == "interactive"]
     interactions = {i.message_id: i for i in await Interaction.filter(message_id__in=interactive)} if interactive else {}
-    await files.sign_attachments(principal.org_id, rows)
+    await files.sign_attachments(principal.org_id, rows, link_base)
     return MessagePage(messages=rows, has_more=has_more, last_seq=conv.last_seq, interactions=interactions)

@@ -16,7 +16,7 @@ from ..kernel.db import close_db, init_db, migrate
 from tortoise.exceptions import IntegrityError
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
-from ..kernel.errors import Conflict, InternalError, SwitchboardError, ValidationFailed
+from ..kernel.errors import InternalError, SwitchboardError, client_error
 from ..faces.http.request_io import request_id
 from ..kernel.ratelimit import RateLimiter
 
@@ -118,13 +118,12 @@ def _install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(TortoiseValidationError)
     async def _model_validation(exc: TortoiseValidationError) -> Response:
-        # Backstop: services validate first; a value the model still refuses is a client error.
-        return _error_response(ValidationFailed(details={"body": [str(exc)]}))
+        return _error_response(client_error(exc) or InternalError())
 
     @app.errorhandler(IntegrityError)
     async def _integrity(exc: IntegrityError) -> Response:
         log.warning("integrity error reached the handler: %s", exc)
-        return _error_response(Conflict("The request conflicts with existing data."))
+        return _error_response(client_error(exc) or InternalError())
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:

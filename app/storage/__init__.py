@@ -31,6 +31,11 @@ class Storage(Protocol):
         """The stored object's size, or None when there is none."""
         ...
 
+    async def promote(self, src: str, dst: str) -> bool:
+        """Move the object at ``src`` to the new key ``dst`` (False when ``src`` has none), so
+        a later write to ``src`` cannot touch it."""
+        ...
+
     async def delete(self, key: str) -> None:
         """Remove the object; removing one that is not there is not an error."""
         ...

@@ -159,11 +159,24 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"Could not read the file: {exc.strerror or exc}") from exc
 
+    async def promote(self, src: str, dst: str) -> bool:
+        source, target = self._path(src), self._path(dst)
+        try:
+            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(os.replace, source, target)
+        except FileNotFoundError:
+            await asyncio.to_thread(_remove_folders, target.parent, self.root)
+            return False
+        except OSError as exc:
+            raise StorageError(f"Could not store the file: {exc.strerror or exc}") from exc
+        await asyncio.to_thread(_remove_folders, source.parent, self.root)
+        return True
+
     async def delete(self, key: str) -> None:
         path = self._path(key)
         try:
             await asyncio.to_thread(path.unlink, missing_ok=True)
-            await asyncio.to_thread(_remove_folder, path.parent)
+            await asyncio.to_thread(_remove_folders, path.parent, self.root)
         except OSError as exc:
             raise StorageError(f"Could not delete the file: {exc.strerror or exc}") from exc
 
@@ -176,10 +189,12 @@ def _write_all(f: BinaryIO, pieces: list[bytes]) -> None:
         f.write(piece)
 
 
-def _remove_folder(folder: Path) -> None:
-    """Each file has a folder of its own (its id): remove it once empty. Shared parents stay,
-    so a concurrent upload never loses the folder it is writing into."""
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
+def _remove_folders(folder: Path, root: Path) -> None:
+    """Remove a file's own folders once empty (keys are <org>/files/<file id>/<attempt>/<name>
+    and <org>/uploads/<file id>/<name>); the shared <org>/files and <org>/uploads stay."""
+    while folder.is_relative_to(root) and len(folder.relative_to(root).parts) > 2:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent

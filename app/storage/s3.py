@@ -21,6 +21,10 @@ from ..kernel.errors import StorageError
 __all__ = ["S3Storage"]
 
 
+def _missing(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound")
+
+
 class S3Storage:
     kind = "s3"
 
@@ -44,11 +48,16 @@ class S3Storage:
                     )
         return self._client
 
-    async def _call(self, what: str, op: str, **params: Any) -> Any:
+    async def _call(self, what: str, op: str, *, missing_ok: bool = False, **params: Any) -> Any:
+        """The S3 operation's answer; None when ``missing_ok`` and there is no such object."""
         try:
             client = await self._s3()
             return await getattr(client, op)(Bucket=self.bucket, **params)
-        except (BotoCoreError, ClientError) as exc:
+        except ClientError as exc:
+            if missing_ok and _missing(exc):
+                return None
+            raise StorageError(f"S3 could not {what}: {exc}") from exc
+        except BotoCoreError as exc:
             raise StorageError(f"S3 could not {what}: {exc}") from exc
 
     async def upload_url(
@@ -78,16 +87,18 @@ class S3Storage:
             raise StorageError(f"S3 could not sign a URL: {exc}") from exc
 
     async def size_of(self, key: str) -> int | None:
-        try:
-            client = await self._s3()
-            head = await client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise StorageError(f"S3 could not read the file: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 could not read the file: {exc}") from exc
-        return int(head["ContentLength"])
+        head = await self._call("read the file", "head_object", missing_ok=True, Key=key)
+        return None if head is None else int(head["ContentLength"])
+
+    async def promote(self, src: str, dst: str) -> bool:
+        """A server-side copy (the bytes stay in S3), then the source goes."""
+        copied = await self._call(
+            "store the file", "copy_object", missing_ok=True, Key=dst, CopySource={"Bucket": self.bucket, "Key": src}
+        )
+        if copied is None:
+            return False
+        await self.delete(src)
+        return True
 
     async def delete(self, key: str) -> None:
         await self._call("delete the file", "delete_object", Key=key)

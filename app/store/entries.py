@@ -32,7 +32,7 @@ from .access import (
     update_rows,
 )
 from .computed import EvaluationPlan, Resolver, dependents_of, plan_for, search_fields, search_text
-from .models import Table
+from .models import Field, Table
 from .schema import COMPUTED_TYPES, TableSchema, field_not_found, load_schema
 from .types import Invalid, normalizer
 
@@ -91,6 +91,10 @@ class WriteContext:
     @property
     def org_id(self) -> str:
         return self.principal.org_id
+
+    @property
+    def file_fields(self) -> list[Field]:
+        return [f for f in self.schema.fields if f.type == "file"]
 
     @property
     def actor_id(self) -> str | None:
@@ -170,9 +174,12 @@ def _normalize(ctx: WriteContext, values: Any, *, drop_empty: bool = False) -> d
     return out
 
 
-async def _check_references(ctx: WriteContext, rows: Sequence[dict[str, Any]]) -> None:
+async def _check_references(
+    ctx: WriteContext, rows: Sequence[dict[str, Any]], owners: Sequence[str | None] | None = None
+) -> None:
     """Relation values must be live entries of the linked table; user values members; file
-    values confirmed files of the organization (stored as their file values)."""
+    values confirmed files of the organization that no other cell holds (stored as their
+    file values). ``owners``: each row's entry id (None, the default: new entries)."""
     errors: dict[str, list[str]] = {}
     for f in ctx.schema.fields:
         if f.type == "file":
@@ -186,8 +193,12 @@ async def _check_references(ctx: WriteContext, rows: Sequence[dict[str, Any]]) -
                     "no such confirmed file in this organization: " + ", ".join(missing[:10])
                 )
                 continue
-            for row in rows:
-                if row.get(f.id):
+            for index, row in enumerate(rows):
+                owner = owners[index] if owners is not None else None
+                taken = [why for i in row.get(f.id) or () if (why := files.check_owner(found_files[i], owner, f.id))]
+                if taken:
+                    errors.setdefault(f.name, []).extend(taken[:10])
+                elif row.get(f.id):
                     row[f.id] = [files.file_value(found_files[i]) for i in row[f.id]]
         elif f.type == "relation":
             wanted = {v for row in rows for v in (row.get(f.id) or ())}
@@ -351,6 +362,8 @@ async def _create_many(ctx: WriteContext, values_list: Sequence[Any]) -> list[En
                     out.append(rec)
                     if emit:
                         ctx.event("entry.created", eid, None, visible(schema, data))
+            if ctx.file_fields:
+                await files.reassign(org_id, now, [c for eid, data in zip(ids, chunk) for c in _file_cells(ctx, eid, {}, data)])
             if pending is not None:
                 await pending
             pending = asyncio.ensure_future(insert_rows(inserts))
@@ -380,9 +393,32 @@ async def _locked_entry(ctx: WriteContext, entry_id: str) -> EntryRecord:
 
 
 async def _update_one(ctx: WriteContext, entry_id: str, values: Any) -> EntryRecord:
-    changes = _normalize(ctx, values)
-    await _check_references(ctx, [changes])
-    return await _write_changes(ctx, await _locked_entry(ctx, entry_id), changes)
+    rec = await _locked_entry(ctx, entry_id)
+    changes = _normalize(ctx, _unchanged_files_left_out(ctx, values, rec.data))
+    await _check_references(ctx, [changes], [rec.id])
+    return await _write_changes(ctx, rec, changes)
+
+
+def _unchanged_files_left_out(ctx: WriteContext, values: Any, data: dict[str, Any]) -> Any:
+    """A file cell sent back exactly as it reads is no change: a client that writes a whole
+    entry back keeps its files (even cells from before files were checked)."""
+    if not isinstance(values, dict) or not ctx.file_fields:
+        return values
+    same = []
+    for key, value in values.items():
+        f = ctx.schema.find(key)
+        if f is not None and f.type == "file" and value == data.get(f.id) and value is not None:
+            same.append(key)
+    return {k: v for k, v in values.items() if k not in same} if same else values
+
+
+def _file_cells(ctx: WriteContext, entry_id: str, before: dict[str, Any], after: dict[str, Any]) -> list[files.Cell]:
+    table_id = str(ctx.table.id)
+    return [
+        files.Cell(table_id, entry_id, f.id, files.ids_in(before.get(f.id)), files.ids_in(after.get(f.id)))
+        for f in ctx.file_fields
+        if before.get(f.id) != after.get(f.id)
+    ]
 
 
 async def _write_changes(ctx: WriteContext, rec: EntryRecord, changes: dict[str, Any]) -> EntryRecord:
@@ -392,6 +428,8 @@ async def _write_changes(ctx: WriteContext, rec: EntryRecord, changes: dict[str,
     ctx.resolver.apply(ctx.plan, data, rec)
     if data == rec.data:
         return rec  # nothing changed: no write, no event
+    if ctx.file_fields:
+        await files.reassign(ctx.org_id, ctx.now, _file_cells(ctx, rec.id, rec.data, data))
     await update_rows([(rec.pk, data, search_text(ctx.schema, data), ctx.actor_id, ctx.now)])
     before = rec.data
     rec.data, rec.updated_at, rec.last_edited_by = data, ctx.now, ctx.actor_id

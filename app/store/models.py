@@ -99,34 +99,45 @@ class Entry(Model):
 
 
 class StoredFile(Model):
-    """An uploaded object: pending from the upload request until its confirm.
+    """An uploaded object.
 
-    The key names where the bytes live in the storage backend (bucket). A deleted file keeps
-    its row (deleted_at) until the sweeper removes the object after the retention period."""
+    pending: the upload URL is out; its bytes land at upload_key. confirmed: they were moved
+    to key (one key per confirm, so a late PUT to the upload URL can never replace them).
+    expired: never confirmed, waiting for the sweeper. A deleted file keeps its row
+    (deleted_at) until the sweeper removes its objects after the retention period."""
 
     id = fields.CharField(max_length=32, primary_key=True)
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "core.Organization", related_name="store_files", on_delete=fields.CASCADE
     )
-    key = fields.CharField(max_length=1024)
+    key = fields.CharField(max_length=1024, null=True)
+    upload_key = fields.CharField(max_length=1024)
     bucket = fields.CharField(max_length=255)
     filename = fields.CharField(max_length=255)
     content_type = fields.CharField(max_length=255)
     # Declared at upload (the most the PUT may write); the stored object's size once confirmed.
     size_bytes = fields.BigIntField()
-    status = fields.CharField(max_length=16, default="pending")  # pending | confirmed
-    # Where it is attached (display ids); none for a message attachment.
+    status = fields.CharField(max_length=16, default="pending")  # pending | confirmed | expired
+    # The one cell holding it (display ids); none for a message attachment.
     table_id = fields.CharField(max_length=32, null=True)
     entry_id = fields.CharField(max_length=32, null=True)
     field_id = fields.CharField(max_length=32, null=True)
     upload_token_hash = fields.CharField(max_length=64, null=True, unique=True)
+    # Until then the upload URL works; after it, whatever sits at upload_key is swept.
     upload_expires_at = fields.DatetimeField(null=True)
     created_by = fields.CharField(max_length=32, null=True)
     confirmed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     deleted_at = fields.DatetimeField(null=True)
+    retry_at = fields.DatetimeField(null=True)  # the sweeper failed on it: not before then
 
     class Meta:
         table = "store_files"
-        indexes = (("organization_id", "deleted_at", "created_at"), ("status", "upload_expires_at"), ("entry_id",), ("table_id",))
+        indexes = (
+            ("organization_id", "deleted_at", "created_at"),
+            ("upload_expires_at",),
+            ("deleted_at",),
+            ("entry_id",),
+            ("table_id",),
+        )

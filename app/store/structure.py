@@ -72,6 +72,7 @@ DEFAULT_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 DEFAULT_ENTRIES = 3
 MAX_POSITION = 2**31 - 1  # positions are 32-bit integer columns (IntField)
+MAX_TABLES_LISTED = 10_000  # a database's tables in one answer (plans allow at most a few dozen)
 
 
 def _now() -> datetime:
@@ -202,6 +203,15 @@ async def list_tables(
     for schema in schemas:
         await mark_config_errors(schema)
     return schemas, await q.count()
+
+
+async def get_database_with_tables(principal: Principal, database_id: str) -> tuple[Database, list[TableSchema] | None]:
+    """A database and all its tables (None when the caller may not read tables)."""
+    db = await get_database(principal, database_id)
+    if "data.tables:read" not in principal.scopes:
+        return db, None
+    tables, _ = await list_tables(principal, database_id, limit=MAX_TABLES_LISTED)
+    return db, tables
 
 
 async def create_table(principal: Principal, database_id: str, name: Any) -> TableSchema:

@@ -15,7 +15,8 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=32)),
                 ('organization', fields.ForeignKeyField('core.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name='store_files', on_delete=OnDelete.CASCADE)),
-                ('key', fields.CharField(max_length=1024)),
+                ('key', fields.CharField(null=True, max_length=1024)),
+                ('upload_key', fields.CharField(max_length=1024)),
                 ('bucket', fields.CharField(max_length=255)),
                 ('filename', fields.CharField(max_length=255)),
                 ('content_type', fields.CharField(max_length=255)),
@@ -31,8 +32,9 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
                 ('deleted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('retry_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'store_files', 'app': 'store', 'indexes': [Index(fields=['organization_id', 'deleted_at', 'created_at']), Index(fields=['status', 'upload_expires_at']), Index(fields=['entry_id']), Index(fields=['table_id'])], 'pk_attr': 'id', 'table_description': 'An uploaded object: pending from the upload request until its confirm.'},
+            options={'table': 'store_files', 'app': 'store', 'indexes': [Index(fields=['organization_id', 'deleted_at', 'created_at']), Index(fields=['upload_expires_at']), Index(fields=['deleted_at']), Index(fields=['entry_id']), Index(fields=['table_id'])], 'pk_attr': 'id', 'table_description': 'An uploaded object.'},
             bases=['Model'],
         ),
     ]

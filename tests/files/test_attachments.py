@@ -27,6 +27,12 @@ async def test_a_file_travels_from_a_person_to_the_automation_and_back(
     # a member uploads an attachment (no entry, no field) with their session
     photo = await upload_file(http, bearer(token), None, b"\x89PNG" + b"p" * 500, filename="receipt.png", content_type="image/png")
     assert photo["entry"] is None
+    # another member cannot send it (nor see it)
+    _, other = await add_member(http, h, "kim@acme.example")
+    theirs = await new_conversation(http, bearer(other), agent["id"])
+    stolen = await http.post(f"/api/v1/conversations/{theirs['id']}/messages", json={"content": "x", "attachments": [photo["id"]]},
+                             headers=bearer(other))
+    assert stolen.status_code == 422
     ack = await phone.call("message.send", {"conversation_id": conv["id"], "content": "", "attachments": [photo["id"]]})
     assert ack["success"] is True, ack
     sent = ack["message"]["attachments"]
@@ -42,21 +48,29 @@ async def test_a_file_travels_from_a_person_to_the_automation_and_back(
     got = await http.get(attached["download_url"])  # what the automation fetches
     assert got.status_code == 200 and got.content.startswith(b"\x89PNG")
 
-    # the automation sends a report back
+    # the automation sends a report back; links point where the request came in
     report = await upload_file(http, h, None, b"%PDF report", filename="report.pdf")
-    r = await http.post(f"/api/v1/conversations/{conv['id']}/originate",
+    via = f"http://localhost:{live_server.port}"
+    r = await http.post(f"{via}/api/v1/conversations/{conv['id']}/originate",
                         json={"content": "Your report", "role": "assistant", "attachments": [report["id"]]}, headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["message"]["attachments"][0]["filename"] == "report.pdf"
+    assert r.json()["message"]["attachments"][0]["download_url"].startswith(via + "/files/blob/")
     await wait_for(lambda: len(phone.of("message.created")) == 2)
     url = phone.of("message.created")[1]["attachments"][0]["download_url"]
     assert (await http.get(url)).content == b"%PDF report"
 
+    # the agent endpoint of connection-info takes them too
+    r = await http.post(f"/api/v1/agents/{agent['id']}/messages",
+                        json={"conversation_id": conv["id"], "content": "Same report", "attachments": [report["id"]]}, headers=h)
+    assert r.status_code == 201 and r.json()["message"]["attachments"][0]["id"] == report["id"]
+
     # history signs fresh URLs; a file deleted since shows none
     assert (await http.delete(f"/api/v1/files/{report['id']}", headers=h)).status_code == 204
     history = (await http.get(f"/api/v1/conversations/{conv['id']}/messages", headers=bearer(token))).json()["messages"]
-    assert history[0]["attachments"][0]["download_url"].startswith(live_server.url)
-    assert history[1]["attachments"][0]["download_url"] is None and history[1]["attachments"][0]["filename"] == "report.pdf"
+    assert history[0]["attachments"][0]["download_url"].startswith(live_server.url + "/files/blob/")
+    assert [m["attachments"][0]["download_url"] for m in history[1:]] == [None, None]
+    assert history[1]["attachments"][0]["filename"] == "report.pdf"
 
 
 async def test_only_confirmed_files_of_the_organization(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, sockets: Any) -> None:
@@ -78,6 +92,14 @@ async def test_only_confirmed_files_of_the_organization(live_server: LiveServer,
 
 
 async def test_attachment_uploads_need_conversation_rights(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, table_a: FileTable) -> None:
+    from app.models.core import Organization
+    from app.services import api_keys
+
+    # an API key uploads with the contract's files:write, attachments included
+    key = await api_keys.create_key_record(await Organization.get(id=live_orgs.a.id), name="c", scopes=["conversations:write"], user=None)
+    r = await http.post("/api/v1/files/upload", json={"filename": "a.txt", "content_type": "text/plain", "size_bytes": 1},
+                        headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 403 and r.json()["error"]["details"] == {"required_scope": "files:write"}
     _, token = await add_member(http, live_orgs.a.headers, "viewer@acme.example")
     # a member may attach files to messages but not write to tables
     denied = await http.post("/api/v1/files/upload", json={"entry_id": table_a.entry_id, "field_id": table_a.field_id,

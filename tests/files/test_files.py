@@ -37,7 +37,7 @@ async def test_upload_confirm_download_delete(live_server: LiveServer, live_orgs
     assert r.status_code == 200, r.text
     up = r.json()["data"]
     assert up["upload_headers"] == {"Content-Type": "application/pdf"} and up["expires_in"] == 3600
-    assert up["upload_url"].startswith(live_server.url + "/files/blob/" + live_orgs.a.id + "/files/")
+    assert up["upload_url"].startswith(live_server.url + "/files/blob/" + live_orgs.a.id + "/uploads/")
     # Nothing is listed before the confirm, and the confirm needs the object.
     assert (await http.get("/api/v1/files", headers=h)).json()["meta"]["total"] == 0
     early = await http.post("/api/v1/files/confirm", json={"upload_token": up["upload_token"]}, headers=h)
@@ -120,7 +120,7 @@ async def test_declared_size_is_enforced(live_server: LiveServer, live_orgs: Org
     assert over.status_code == 413
     streamed = await http.put(up["upload_url"], content=_chunks(b"z" * 1200, 3), headers=up["upload_headers"])
     assert streamed.status_code == 413  # chunked, no Content-Length: counted as it arrives
-    key = (await StoredFile.get(id=up["file_id"])).key
+    key = (await StoredFile.get(id=up["file_id"])).upload_key
     assert not _object_path(live_server.settings, key).exists()
     assert not list(_object_path(live_server.settings, key).parent.glob("*"))  # no partial file left
     # 20 % short: outside the contract's 10 % tolerance
@@ -222,17 +222,35 @@ async def test_a_file_cell_holds_only_confirmed_files(live_server: LiveServer, l
     r = await http.post(create, json={"values": {"Report": [pending["file_id"]]}}, headers=h)
     assert r.status_code == 422  # uploaded perhaps, never confirmed
 
-    one = await upload_file(http, h, table_a, b"one")
-    two = await upload_file(http, h, None, b"two", filename="two.txt", content_type="text/plain")
-    r = await http.post(create, json={"values": {"Name": "copy", "Report": [one["id"], two["file_value"]]}}, headers=h)
+    one = await upload_file(http, h, table_a, b"one")  # uploaded for the table's first entry
+    two = await upload_file(http, h, None, b"two", filename="two.txt", content_type="text/plain")  # for a message
+    taken = await http.post(create, json={"values": {"Name": "copy", "Report": [one["id"]]}}, headers=h)
+    assert taken.status_code == 422 and f"belongs to entry {table_a.entry_id}" in taken.json()["error"]["details"]["Report"][0]
+    r = await http.post(create, json={"values": {"Name": "copy", "Report": [two["file_value"]]}}, headers=h)
     assert r.status_code == 201, r.text
-    assert r.json()["data"]["values"][table_a.field_id] == [one["file_value"], two["file_value"]]
-    # bulk writes go through the same check
+    copy = r.json()["data"]
+    assert copy["values"][table_a.field_id] == [two["file_value"]]
+    assert (await StoredFile.get(id=two["id"])).entry_id == copy["id"]  # the cell owns it now
+    # bulk writes go through the same checks
+    three = await upload_file(http, h, None, b"three", filename="3.txt", content_type="text/plain")
     bulk = await http.post(f"/api/v1/tables/{table_a.table_id}/entries/bulk", json={"operations": [
-        {"action": "create", "values": {"Report": [one["id"]]}},
+        {"action": "create", "values": {"Report": [three["id"]]}},
+        {"action": "create", "values": {"Report": [two["id"]]}},
         {"action": "create", "values": {"Report": ["file_nope"]}},
     ]}, headers=h)
-    assert bulk.status_code == 200 and bulk.json()["data"]["succeeded"] == 1 and bulk.json()["data"]["failed"] == 1
+    assert bulk.status_code == 200 and (bulk.json()["data"]["succeeded"], bulk.json()["data"]["failed"]) == (1, 2)
+    # an entry written back as it reads keeps its files; a file taken out of its cell is released
+    same = await http.patch(f"/api/v1/entries/{copy['id']}", json={"values": copy["values"]}, headers=h)
+    assert same.status_code == 200 and same.json()["data"]["values"][table_a.field_id] == [two["file_value"]]
+    emptied = await http.patch(f"/api/v1/entries/{copy['id']}", json={"values": {"Report": []}}, headers=h)
+    assert emptied.status_code == 200 and table_a.field_id not in emptied.json()["data"]["values"]
+    assert (await http.get(f"/api/v1/files/{two['id']}/download", headers=h)).status_code == 404
+    # a file deleted meanwhile cannot be written back
+    back = await http.patch(f"/api/v1/entries/{copy['id']}", json={"values": {"Report": [two["id"]]}}, headers=h)
+    assert back.status_code == 422
+    # an absurd id is a 422 like any unknown one, never a 500
+    r = await http.post(create, json={"values": {"Report": ["file_" + "x" * 200]}}, headers=h)
+    assert r.status_code == 422
 
 
 async def test_deleting_an_entry_or_a_file_field_releases_its_files(
@@ -246,6 +264,12 @@ async def test_deleting_an_entry_or_a_file_field_releases_its_files(
     second = await upload_file(http, h, FileTable(table_a.table_id, table_a.field_id, other["id"]), b"2" * 10)
     assert (await http.delete(f"/api/v1/fields/{table_a.field_id}", headers=h)).status_code == 204
     assert (await http.get("/api/v1/files", headers=h)).json()["meta"]["total"] == 0
+    # a file field turned into another type holds no files any more
+    table_c = await file_table(http, h)
+    fourth = await upload_file(http, h, table_c, b"4" * 10)
+    changed = await http.patch(f"/api/v1/fields/{table_c.field_id}", json={"type": "text"}, headers=h)
+    assert changed.status_code == 200, changed.text
+    assert (await http.get(f"/api/v1/files/{fourth['id']}/download", headers=h)).status_code == 404
     # a table's delete releases the files of every file field in it
     table_b = await file_table(http, h)
     third = await upload_file(http, h, table_b, b"3" * 10)
@@ -256,7 +280,7 @@ async def test_deleting_an_entry_or_a_file_field_releases_its_files(
     assert all(p.exists() for p in paths)
     file_service.configure(live_server.settings.with_overrides(file_retention_seconds=0))
     try:
-        assert await file_service.sweep() >= 0
+        await sweep_all()
     finally:
         file_service.configure(live_server.settings)
     assert not any(p.exists() for p in paths)
@@ -273,7 +297,7 @@ async def test_uploads_never_confirmed_are_swept(live_server: LiveServer, live_o
     await http.put(up["upload_url"], content=b"abcde", headers=up["upload_headers"])
     kept = await upload_file(http, h, table_a, b"kept!")
     row = await StoredFile.get(id=up["file_id"])
-    assert _object_path(live_server.settings, row.key).exists()
+    assert _object_path(live_server.settings, row.upload_key).exists()
     await sweep_all()
     assert await StoredFile.exists(id=up["file_id"])  # its token is still valid
     await StoredFile.filter(id=up["file_id"]).update(upload_expires_at=utcnow() - timedelta(seconds=1))
@@ -281,7 +305,7 @@ async def test_uploads_never_confirmed_are_swept(live_server: LiveServer, live_o
     assert expired.status_code == 410 and expired.json()["error"]["code"] == "upload_expired"
     await sweep_all()
     assert not await StoredFile.exists(id=up["file_id"])
-    assert not _object_path(live_server.settings, row.key).exists()
+    assert not _object_path(live_server.settings, row.upload_key).exists()
     assert (await http.get(f"/api/v1/files/{kept['id']}/download", headers=h)).status_code == 200
 
 
@@ -324,3 +348,54 @@ async def test_plan_storage_limit(live_server: LiveServer, live_orgs: Orgs, http
         assert r.status_code == 402
     finally:
         plans.configure(live_server.settings.plans_file)
+
+
+async def test_a_late_put_cannot_replace_a_confirmed_file(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, table_a: FileTable) -> None:
+    from datetime import timedelta
+
+    from app.kernel.timefmt import utcnow
+
+    h = live_orgs.a.headers
+    up = (await request_upload(http, h, table_a, size=8)).json()["data"]
+    assert (await http.put(up["upload_url"], content=b"original", headers=up["upload_headers"])).status_code == 200
+    data = (await http.post("/api/v1/files/confirm", json={"upload_token": up["upload_token"]}, headers=h)).json()["data"]
+    # the URL is still within its hour: a second PUT lands at the upload key, not on the file
+    assert (await http.put(up["upload_url"], content=b"EVIL!!!!", headers=up["upload_headers"])).status_code == 200
+    assert (await http.get(data["download_url"])).content == b"original"
+    again = await http.post("/api/v1/files/confirm", json={"upload_token": up["upload_token"]}, headers=h)
+    assert again.status_code == 409
+    # once the URL has expired, the sweeper clears what it left; the file stays
+    row = await StoredFile.get(id=data["id"])
+    leftover = _object_path(live_server.settings, row.upload_key)
+    assert leftover.exists()
+    await StoredFile.filter(id=data["id"]).update(upload_expires_at=utcnow() - timedelta(seconds=1))
+    await sweep_all()
+    assert not leftover.exists()
+    assert (await http.get(data["download_url"])).content == b"original"
+    assert (await StoredFile.get(id=data["id"])).upload_expires_at is None
+
+
+async def test_a_members_attachments_are_their_own(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, table_a: FileTable) -> None:
+    from tests.chat.test_realtime import add_member, bearer
+
+    _, pat = await add_member(http, live_orgs.a.headers, "pat@acme.example")
+    _, sam = await add_member(http, live_orgs.a.headers, "sam@acme.example")
+    payslip = await upload_file(http, bearer(pat), None, b"salary", filename="payslip.pdf")
+    table_file = await upload_file(http, live_orgs.a.headers, table_a, b"shared")
+    assert {f["id"] for f in (await http.get("/api/v1/files", headers=bearer(pat))).json()["data"]} == {payslip["id"], table_file["id"]}
+    assert [f["id"] for f in (await http.get("/api/v1/files", headers=bearer(sam))).json()["data"]] == [table_file["id"]]
+    assert (await http.get(f"/api/v1/files/{payslip['id']}/download", headers=bearer(sam))).status_code == 404
+    assert (await http.get(f"/api/v1/files/{table_file['id']}/download", headers=bearer(sam))).status_code == 200
+    # owners, admins and API keys see every file
+    assert (await http.get(f"/api/v1/files/{payslip['id']}/download", headers=live_orgs.a.headers)).status_code == 200
+
+
+async def test_odd_requests_to_the_signed_urls(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, table_a: FileTable) -> None:
+    data = await upload_file(http, live_orgs.a.headers, table_a, b"abc")
+    head = await http.head(data["download_url"])
+    assert head.status_code == 200 and head.headers["content-length"] == "3" and head.content == b""
+    bad_head = await http.head(_with_query(data["download_url"], **{"X-Signature": "0"}))
+    assert bad_head.status_code == 403 and bad_head.content == b""
+    for path in ("/files/blob/", "/files/blob/../../secret.key", "/files/blob/%00"):
+        r = await http.get(path)
+        assert r.status_code in (403, 404), (path, r.status_code)

@@ -15,8 +15,12 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
+from datetime import timedelta
+
 from app.kernel.config import Settings
+from app.kernel.timefmt import utcnow
 from app.services import files as file_service
+from app.store.models import StoredFile
 from tests.conftest import LiveServer, Orgs
 from tests.files.conftest import FileTable, request_upload, upload_file
 
@@ -99,6 +103,13 @@ async def test_confirm_checks_the_object_in_the_bucket(live_server: LiveServer, 
     assert (await http.put(up["upload_url"], content=b"x" * 500, headers=up["upload_headers"])).status_code == 200
     short = await http.post("/api/v1/files/confirm", json={"upload_token": up["upload_token"]}, headers=h)
     assert short.status_code == 422 and short.json()["error"]["details"] == {"size_bytes": ["declared 1000 bytes, uploaded 500"]}
+    # S3 takes any size at the URL: a far bigger object is refused at confirm, and not kept
+    up = (await request_upload(http, h, table_a, size=10)).json()["data"]
+    assert (await http.put(up["upload_url"], content=b"x" * 100_000, headers=up["upload_headers"])).status_code == 200
+    big = await http.post("/api/v1/files/confirm", json={"upload_token": up["upload_token"]}, headers=h)
+    assert big.status_code == 422
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    assert not any(up["file_id"] in k for k in keys)
     other = await upload_file(http, h, table_a, b"fine")
     assert other["file_value"]["size"] == 4
 
@@ -125,6 +136,13 @@ async def test_an_unreachable_store_is_a_502(dead_store: Settings, tmp_path: Pat
         r = await http.post("/api/v1/files/confirm", json={"upload_token": up.json()["data"]["upload_token"]}, headers=h)
         assert r.status_code == 502 and r.json()["error"]["code"] == "storage_error"
         assert (await http.get("/api/v1/files", headers=h)).json()["meta"]["total"] == 0  # nothing recorded
+    # the sweeper cannot reach the store either: it leaves the row for later instead of spinning
+    file_id = up.json()["data"]["file_id"]
+    await StoredFile.filter(id=file_id).update(upload_expires_at=utcnow() - timedelta(seconds=1))
+    assert await file_service.sweep() == 0
+    row = await StoredFile.get(id=file_id)
+    assert row.status == "expired" and row.retry_at is not None and row.retry_at > utcnow()
+    assert await StoredFile.filter(_due_now()).count() == 0  # nothing due until the retry time
 
 
 @pytest.fixture
@@ -134,3 +152,7 @@ async def live_orgs_dead(dead_store: Settings) -> Any:
 
     async with running_server(dead_store) as server:
         yield server, await make_orgs()
+
+
+def _due_now() -> Any:
+    return file_service._due(utcnow())

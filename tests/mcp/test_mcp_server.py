@@ -157,10 +157,22 @@ async def test_scopes_are_tool_errors_naming_the_scope(live_server: LiveServer, 
         assert err["code"] == "insufficient_permissions" and err["details"] == {"required_scope": "data.databases:read"}
         assert "data.databases:read" in err["message"]
         err = await refused(s, "table_create", database_id=db["id"], name="T")
-        assert err["details"] == {"required_scope": "data.databases:write"} or err["details"] == {"required_scope": "data.tables:write"}
+        assert err["details"] == {"required_scope": "data.tables:write"}
         assert (await call(s, "table_list", database_id=db["id"]))["meta"]["total"] == 0
         assert (await refused(s, "message_send", conversation_id="conv_x", content="hi", role="assistant"))["details"] == {
             "required_scope": "conversations:write"}
+    # ask_approval with a wait needs both rights before anything is sent
+    agent = (await http.post("/api/v1/agents", json={"name": "Bot", "webhook_url": "http://127.0.0.1:9/hook"},
+                             headers=live_orgs.a.headers)).json()["agent"]
+    conv = await new_conversation(http, live_orgs.a.headers, agent["id"])
+    writer = await key_with(live_orgs.a.id, "conversations:write")
+    async with mcp(live_server.url, writer) as s:
+        err = await refused(s, "ask_approval", conversation_id=conv["id"], elements=[{"type": "boolean"}], wait_seconds=5)
+        assert err["details"] == {"required_scope": "conversations:read"}
+        sent = await call(s, "ask_approval", conversation_id=conv["id"], elements=[{"type": "boolean"}])
+        assert sent["status"] == "pending"
+    history = (await http.get(f"/api/v1/conversations/{conv['id']}/messages", headers=live_orgs.a.headers)).json()["messages"]
+    assert [m["id"] for m in history] == [sent["message_id"]]  # the refused one was never sent
     assert (await http.get(f"/api/v1/databases/{db['id']}/tables", headers=live_orgs.a.headers)).json()["data"] == []
 
 
@@ -182,6 +194,15 @@ async def test_another_organizations_ids_are_not_found(live_server: LiveServer, 
             ("ask_approval", {"conversation_id": conv["id"], "elements": [{"type": "boolean"}]}),
         ):
             assert (await refused(s, name, **args))["code"] == "not_found", name
+        # ids no object could have are refused as such, never an internal error
+        long = "x" * 300
+        for name, args in (
+            ("conversation_get", {"conversation_id": long}), ("conversation_list", {"agent_id": long}),
+            ("entry_get", {"entry_id": long}), ("get_answer", {"message_id": long}),
+            ("typing_set", {"agent_id": long, "conversation_id": long, "typing": True}),
+            ("message_send", {"conversation_id": conv["id"], "content": "x", "role": "assistant", "attachments": [long]}),
+        ):
+            assert (await refused(s, name, **args))["code"] in ("not_found", "validation_failed"), name
     assert (await http.get(f"/api/v1/entries/{entry['id']}", headers=a)).json()["data"]["values"] == entry["values"]
 
 

@@ -42,7 +42,7 @@ class Api:
         async def body() -> Any:
             yield data
 
-        await storage.current().write(row.key, body(), len(data))  # type: ignore[attr-defined]
+        await storage.current().write(row.upload_key, body(), len(data))  # type: ignore[attr-defined]
         return str((await self.ok("post", "/files/confirm", {"upload_token": up["upload_token"]}))["data"]["id"])
 
 

@@ -143,6 +143,7 @@ async def send_agent_message(agent_id: str) -> tuple[dict[str, Any], int]:
         external_message_id=body.external_message_id,
         agent_id=agent_id,
         attachments=body.attachments,
+        link_base=request.host_url,
     )
     return {"success": True, "message": message_json(message)}, 201
 

@@ -6,6 +6,8 @@ from quart import Blueprint, request
 
 from ...services import agent_runner, conversations
 from ...events.payloads import conversation_json
+from ..arguments import PAGE_MAX
+from ..results import conversation_page_json
 from .request_io import Body, actor, parse_body, query_int
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1")
@@ -26,11 +28,11 @@ async def create_conversation(agent_id: str) -> tuple[dict[str, Any], int]:
 
 @bp.get("/agents/<agent_id>/conversations")
 async def list_conversations(agent_id: str) -> dict[str, Any]:
-    limit = query_int("limit", 50, minimum=1, maximum=200)
+    limit = query_int("limit", 50, minimum=1, maximum=PAGE_MAX)
     rows, next_cursor = await conversations.list_conversations(
         await actor(), agent_id, limit=limit, cursor=request.args.get("cursor") or None
     )
-    return {"conversations": [conversation_json(c) for c in rows], "meta": {"next_cursor": next_cursor}}
+    return conversation_page_json(rows, next_cursor)
 
 
 @bp.get("/conversations/<conversation_id>")

@@ -14,7 +14,7 @@ from ...store import entries, entry_notes, query, structure
 from ...store import shapes
 from ..arguments import (
     DatabaseChanges, DatabaseCreate, EntryAggregate, EntryBulk, EntryChanges, EntryQuery, EntryValues, FieldChanges,
-    FieldCreate, NotesAppend, NotesReplace, PAGE_MAX, TableChanges, TableCreate, checked,
+    FieldCreate, NotesAppend, NotesReplace, PAGE_MAX, TableChanges, TableCreate, changes, checked,
 )
 from .request_io import actor, query_int, json_object
 
@@ -27,11 +27,6 @@ def _no_content() -> Response:
 
 def _page_args() -> tuple[int, int]:
     return query_int("limit", 50, minimum=1, maximum=PAGE_MAX), query_int("offset", 0)
-
-
-def _changes(model: Any) -> dict[str, Any]:
-    """An update's keys as given (absent keys stay unchanged)."""
-    return {k: v for k, v in model.model_dump(exclude_unset=True).items() if k != "dry_run"}
 
 
 # ---------------------------------------------------------------- databases
@@ -60,7 +55,7 @@ async def get_database(database_id: str) -> dict[str, Any]:
 @bp.patch("/databases/<database_id>")
 async def update_database(database_id: str) -> dict[str, Any]:
     principal = await actor()
-    db = await structure.update_database(principal, database_id, _changes(checked(DatabaseChanges, await json_object())))
+    db = await structure.update_database(principal, database_id, changes(checked(DatabaseChanges, await json_object())))
     return {"data": shapes.database_json(db)}
 
 
@@ -96,7 +91,7 @@ async def get_table(table_id: str) -> dict[str, Any]:
 async def update_table(table_id: str) -> dict[str, Any]:
     principal = await actor()
     body = checked(TableChanges, await json_object())
-    return {"data": shapes.table_json(await structure.update_table(principal, table_id, _changes(body)))}
+    return {"data": shapes.table_json(await structure.update_table(principal, table_id, changes(body)))}
 
 
 @bp.delete("/tables/<table_id>")
@@ -133,7 +128,7 @@ async def get_field(field_id: str) -> dict[str, Any]:
 async def update_field(field_id: str) -> dict[str, Any]:
     principal = await actor()
     body = checked(FieldChanges, await json_object())
-    result = await structure.update_field(principal, field_id, _changes(body), dry_run=body.dry_run)
+    result = await structure.update_field(principal, field_id, changes(body), dry_run=body.dry_run)
     if isinstance(result, structure.Conversion):
         return {"data": shapes.conversion_json(result)}
     return {"data": shapes.field_json(result)}

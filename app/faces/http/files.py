@@ -7,6 +7,7 @@ from typing import Any
 from quart import Blueprint, Response, request
 
 from ...services import files
+from ..arguments import PAGE_MAX
 from ..results import file_json
 from .request_io import actor, json_object, query_int
 
@@ -15,7 +16,7 @@ bp = Blueprint("files", __name__, url_prefix="/api/v1/files")
 
 @bp.get("")
 async def list_files() -> dict[str, Any]:
-    limit, offset = query_int("limit", 50, minimum=1, maximum=files.MAX_PAGE), query_int("offset", 0)
+    limit, offset = query_int("limit", 50, minimum=1, maximum=PAGE_MAX), query_int("offset", 0)
     rows, total = await files.list_files(await actor(), limit=limit, offset=offset)
     return {"data": [file_json(f) for f in rows], "meta": {"total": total, "limit": limit, "offset": offset}}
 
@@ -31,7 +32,7 @@ async def upload() -> dict[str, Any]:
         filename=body.get("filename"),
         content_type=body.get("content_type"),
         size_bytes=body.get("size_bytes"),
-        request_base=request.host_url,
+        link_base=request.host_url,
     )
     return {
         "data": {

@@ -44,7 +44,9 @@ async def _list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> 
 
 
 async def _call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-    return await call(_principal_of(ctx), params.name, params.arguments)
+    request = getattr(ctx, "request", None)
+    link = str(request.base_url).rstrip("/") if request is not None else None
+    return await call(_principal_of(ctx), params.name, params.arguments, link)
 
 
 class McpEndpoint:
@@ -55,8 +57,10 @@ class McpEndpoint:
         self.server: Server[Any] = Server(
             "switchboard", version="1.0", instructions=_INSTRUCTIONS, on_list_tools=_list_tools, on_call_tool=_call_tool
         )
-        self._json = StreamableHTTPSessionManager(self.server, json_response=True, stateless=True)
-        self._sse = StreamableHTTPSessionManager(self.server, json_response=False, stateless=True)
+        # Bodies are capped like the REST API's (413 past the limit).
+        limit = settings.max_body_bytes
+        self._json = StreamableHTTPSessionManager(self.server, json_response=True, stateless=True, max_request_body_size=limit)
+        self._sse = StreamableHTTPSessionManager(self.server, json_response=False, stateless=True, max_request_body_size=limit)
         self._stack = AsyncExitStack()
 
     async def start(self) -> None:

@@ -12,8 +12,8 @@ from ...events.payloads import conversation_json, message_json
 from ...kernel.auth import Principal
 from ...services import conversations, interactive, messages, push, typing_indicators
 from .. import arguments as a
-from ..results import push_sent_json
-from .tools import ids_only, settings, tool, with_ids
+from ..results import conversation_page_json, message_page_json, push_sent_json
+from .tools import ids_only, link_base, settings, tool, with_ids
 
 _WAIT = Arg(0, ge=0, le=interactive.MAX_WAIT_SECONDS, description="Seconds to wait for the answer (at most 60).")
 
@@ -29,16 +29,12 @@ class MessageWindow(a.Args):
     limit: int = Arg(50, ge=1, le=a.PAGE_MAX)
 
 
-class Approval(a.Args):
-    elements: Any = Arg(
-        json_schema_extra={"type": "array", "items": {"type": "object"}},
-        description='e.g. [{"type": "text", "text": "Refund $120 to Jo?"}, {"type": "boolean", "approve_label": '
-        '"Refund", "reject_label": "Keep"}]; the action is boolean, buttons or fields.',
-    )
+class Approval(a.InteractiveSend):
+    """The interactive message REST sends, with the callback optional: the asker may wait."""
+
+    callback_url: str | None = Arg(None, description="Also POST the answer here, signed (optional).")  # type: ignore[assignment]
+    callback_id: str | None = Arg(None, description="Your id, echoed in the callback.")  # type: ignore[assignment]
     wait_seconds: float = _WAIT
-    callback_url: str | None = Arg(None, description="Also POST the answer here, signed (optional).")
-    callback_id: str | None = Arg(None, description="Your id, echoed in the callback.")
-    expires_at: str | None = Arg(None, description="ISO 8601 date-time; unanswered by then, it expires.")
 
 
 class Answer(a.Args):
@@ -68,8 +64,7 @@ def _state(message: Any, interaction: Any) -> dict[str, Any]:
 @tool("conversation_list", "An agent's conversations, newest first.",
       with_ids("ConversationList", ConversationPage, "agent_id"), read_only=True)
 async def conversation_list(p: Principal, args: Any) -> Any:
-    rows, next_cursor = await conversations.list_conversations(p, args.agent_id, limit=args.limit, cursor=args.cursor)
-    return {"conversations": [conversation_json(c) for c in rows], "meta": {"next_cursor": next_cursor}}
+    return conversation_page_json(*await conversations.list_conversations(p, args.agent_id, limit=args.limit, cursor=args.cursor))
 
 
 @tool("conversation_get", "One conversation.", ids_only("ConversationGet", "conversation_id"), read_only=True)
@@ -80,13 +75,9 @@ async def conversation_get(p: Principal, args: Any) -> Any:
 @tool("conversation_messages", "A conversation's messages, oldest first.",
       with_ids("ConversationMessages", MessageWindow, "conversation_id"), read_only=True)
 async def conversation_messages(p: Principal, args: Any) -> Any:
-    page = await messages.list_messages(
-        p, args.conversation_id, after_seq=args.after_seq, before_seq=args.before_seq, limit=args.limit
-    )
-    return {
-        "messages": [message_json(m, page.interactions.get(m.id)) for m in page.messages],
-        "meta": {"has_more": page.has_more, "last_seq": page.last_seq},
-    }
+    return message_page_json(await messages.list_messages(
+        p, args.conversation_id, after_seq=args.after_seq, before_seq=args.before_seq, limit=args.limit, link_base=link_base()
+    ))
 
 
 @tool("message_send", "Send a message in a conversation as its agent (originate).",
@@ -94,7 +85,7 @@ async def conversation_messages(p: Principal, args: Any) -> Any:
 async def message_send(p: Principal, args: Any) -> Any:
     message = await messages.originate(
         p, args.conversation_id, args.content, role=args.role, external_message_id=args.external_message_id,
-        attachments=args.attachments,
+        attachments=args.attachments, link_base=link_base(),
     )
     return {"message": message_json(message)}
 
@@ -103,19 +94,17 @@ async def message_send(p: Principal, args: Any) -> Any:
       "arrives within wait_seconds, else the pending message_id to pass to get_answer.",
       with_ids("AskApproval", Approval, "conversation_id"))
 async def ask_approval(p: Principal, args: Any) -> Any:
-    message, interaction = await interactive.send_interactive(
+    return _state(*await interactive.send_and_wait(
         p,
         args.conversation_id,
+        wait=args.wait_seconds,
         callback_url=args.callback_url,
         callback_id=args.callback_id,
         elements=args.elements,
         expires_at=a.moment(args.expires_at, "expires_at"),
         allow_private=settings().allow_private_webhooks,
         callback_optional=True,
-    )
-    if args.wait_seconds <= 0:
-        return _state(message, interaction)
-    return _state(*await interactive.get_message(p, message.id, wait=args.wait_seconds))
+    ))
 
 
 @tool("get_answer", "An approval's state and answer, waiting up to wait_seconds for it.",

@@ -11,10 +11,6 @@ from .. import arguments as a
 from .tools import ids_only, tool, with_ids
 
 
-def _changes(args: Any, *ids: str) -> dict[str, Any]:
-    return {k: v for k, v in args.model_dump(exclude_unset=True).items() if k not in ids and k != "dry_run"}
-
-
 def _deleted(kind: str, object_id: str) -> dict[str, Any]:
     return {"deleted": True, kind: object_id}
 
@@ -32,9 +28,9 @@ async def database_list(p: Principal, args: a.Page) -> Any:
 @tool("database_get", "A database's details, including its tables.", ids_only("DatabaseGet", "database_id"),
       read_only=True)
 async def database_get(p: Principal, args: Any) -> Any:
-    out = shapes.database_json(await structure.get_database(p, args.database_id))
-    if "data.tables:read" in p.scopes:
-        tables, _ = await structure.list_tables(p, args.database_id, limit=a.PAGE_MAX)
+    db, tables = await structure.get_database_with_tables(p, args.database_id)
+    out = shapes.database_json(db)
+    if tables is not None:
         out["tables"] = [shapes.table_json(t) for t in tables]
     return out
 
@@ -47,7 +43,7 @@ async def database_create(p: Principal, args: a.DatabaseCreate) -> Any:
 @tool("database_update", "Change a database's name, description or color.",
       with_ids("DatabaseUpdate", a.DatabaseChanges, "database_id"))
 async def database_update(p: Principal, args: Any) -> Any:
-    return shapes.database_json(await structure.update_database(p, args.database_id, _changes(args, "database_id")))
+    return shapes.database_json(await structure.update_database(p, args.database_id, a.changes(args, "database_id")))
 
 
 @tool("database_delete", "Soft-delete a database with all its tables, fields and entries.",
@@ -81,7 +77,7 @@ async def table_create(p: Principal, args: Any) -> Any:
 
 @tool("table_update", "Rename a table or change its position.", with_ids("TableUpdate", a.TableChanges, "table_id"))
 async def table_update(p: Principal, args: Any) -> Any:
-    return shapes.table_json(await structure.update_table(p, args.table_id, _changes(args, "table_id")))
+    return shapes.table_json(await structure.update_table(p, args.table_id, a.changes(args, "table_id")))
 
 
 @tool("table_delete", "Soft-delete a table with its fields and entries.", ids_only("TableDelete", "table_id"))
@@ -116,7 +112,7 @@ async def field_create(p: Principal, args: Any) -> Any:
 @tool("field_update", "Change a field's name, type or config (config is merged, not replaced).",
       with_ids("FieldUpdate", a.FieldChanges, "field_id"))
 async def field_update(p: Principal, args: Any) -> Any:
-    result = await structure.update_field(p, args.field_id, _changes(args, "field_id"), dry_run=args.dry_run)
+    result = await structure.update_field(p, args.field_id, a.changes(args, "field_id"), dry_run=args.dry_run)
     if isinstance(result, structure.Conversion):
         return shapes.conversion_json(result)
     return shapes.field_json(result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,10 @@ from pydantic import Field as Arg
 
 from ...kernel.auth import Principal
 from ...kernel.config import Settings
-from ...kernel.errors import InternalError, NotFound, SwitchboardError
+from ...kernel.errors import InternalError, NotFound, client_error
 from ..arguments import Args, checked
 
-__all__ = ["Tool", "TOOLS", "tool", "with_ids", "ids_only", "listing", "call", "configure", "settings"]
+__all__ = ["Tool", "TOOLS", "tool", "with_ids", "ids_only", "listing", "call", "configure", "settings", "link_base"]
 
 log = logging.getLogger("switchboard.mcp")
 
@@ -48,6 +49,12 @@ class Tool:
 
 TOOLS: dict[str, Tool] = {}
 _settings = Settings()
+# The address the MCP client reached us at (for links made for it), set for each call.
+_link_base: ContextVar[str | None] = ContextVar("mcp_link_base", default=None)
+
+
+def link_base() -> str | None:
+    return _link_base.get()
 
 
 def configure(value: Settings) -> None:
@@ -96,17 +103,22 @@ def _text(result: Any) -> str:
     return json.dumps(result, ensure_ascii=False, default=str)
 
 
-async def call(principal: Principal, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
+async def call(
+    principal: Principal, name: str, arguments: dict[str, Any] | None, link: str | None = None
+) -> types.CallToolResult:
     found = TOOLS.get(name)
+    token = _link_base.set(link)
     try:
         if found is None:
             raise NotFound(f"No tool named {name!r}.", code="unknown_tool")
         result = await found.run(principal, checked(found.args, arguments or {}))
-    except SwitchboardError as exc:
-        return types.CallToolResult(content=[types.TextContent(type="text", text=_text(exc.to_body()))], is_error=True)
-    except Exception:  # noqa: BLE001 - a tool's crash is its caller's error result, never the server's
-        log.exception("MCP tool %s failed", name)
-        body = InternalError().to_body()
+    except Exception as exc:  # noqa: BLE001 - a tool's failure is its caller's error result, never the server's
+        known = client_error(exc)
+        if known is None:
+            log.exception("MCP tool %s failed", name)
+        body = (known or InternalError()).to_body()
         return types.CallToolResult(content=[types.TextContent(type="text", text=_text(body))], is_error=True)
+    finally:
+        _link_base.reset(token)
     structured = result if isinstance(result, dict) else {"result": result}
     return types.CallToolResult(content=[types.TextContent(type="text", text=_text(result))], structured_content=structured)
