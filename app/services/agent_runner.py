@@ -424,13 +424,23 @@ def _turns_of(row: dict[str, Any], meta: dict[str, Any]) -> list[Turn]:
     then its text; a call and its result always travel together."""
     calls = [c for c in meta.get("tool_calls") or [] if isinstance(c, dict) and c.get("id") and c.get("name")]
     if row["role"] != "assistant" or not calls:
-        return [Turn(row["role"], row["content"])]
+        return [Turn(row["role"], _with_files(row))]
     made = tuple(ToolCall(str(c["id"]), str(c["name"]), dict(c.get("arguments") or {})) for c in calls)
     turns = [Turn("assistant", "", made)]
     turns += [Turn("tool", str(c.get("result") or ""), tool_call_id=str(c["id"]), is_error=bool(c.get("is_error"))) for c in calls]
-    if row["content"]:
-        turns.append(Turn("assistant", row["content"]))
+    if row["content"] or row.get("attachments"):
+        turns.append(Turn("assistant", _with_files(row)))
     return turns
+
+
+def _with_files(row: dict[str, Any]) -> str:
+    """The message's text, and the files sent with it named (the model sees no bytes)."""
+    raw = row.get("attachments")
+    files = json.loads(raw) if isinstance(raw, str) else raw
+    if not files:
+        return str(row["content"])
+    named = ", ".join(f"{f['filename']} ({f['content_type']}, {f['size_bytes']} bytes)" for f in files)
+    return (row["content"] + "\n" if row["content"] else "") + f"[files attached: {named}]"
 
 
 async def _history(conversation_id: str, budget: HistoryBudget) -> tuple[list[Turn], int] | None:
@@ -443,7 +453,7 @@ async def _history(conversation_id: str, budget: HistoryBudget) -> tuple[list[Tu
     A reply is stored after the messages sent while it was written, so it records the seq
     of the message it answers (``meta.reply_to_seq``) and is read back in that place."""
     rows = await fetch_dicts(
-        "SELECT seq, role, content, status, meta, kind FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
+        "SELECT seq, role, content, status, meta, kind, attachments FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
         [conversation_id, budget.messages],
     )
     placed: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
@@ -468,7 +478,7 @@ async def _history(conversation_id: str, budget: HistoryBudget) -> tuple[list[Tu
     for key, row, meta in sorted(placed, key=lambda entry: entry[0], reverse=True):
         if key > target or row["role"] not in ("user", "assistant") or row["status"] == "error":
             continue
-        turns = _turns_of(row, meta) if row["content"] or meta.get("tool_calls") else []
+        turns = _turns_of(row, meta) if row["content"] or row["attachments"] or meta.get("tool_calls") else []
         if not turns:
             continue
         cost = sum(_tokens(t) for t in turns)

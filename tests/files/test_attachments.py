@@ -106,3 +106,20 @@ async def test_attachment_uploads_need_conversation_rights(live_server: LiveServ
                                                            "filename": "a.txt", "content_type": "text/plain", "size_bytes": 1},
                              headers=bearer(token))
     assert denied.status_code == 403
+
+
+async def test_a_custom_agent_is_told_which_files_were_sent(
+    live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, sockets: Any, llm: Any
+) -> None:
+    from tests.chat.test_agent_runner import open_chat
+    from tests.fakes.llm import Reply, Text
+
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url)
+    llm.script(Reply([Text("Got your invoice.")]))
+    invoice = await upload_file(http, live_orgs.a.headers, None, b"%PDF invoice", filename="invoice.pdf")
+    r = await http.post(f"/api/v1/conversations/{chat.conv_id}/messages", json={"content": "", "attachments": [invoice["id"]]},
+                        headers=live_orgs.a.headers)
+    assert r.status_code == 201, r.text
+    await chat.wait_replies(1)
+    said = llm.requests[0].body["messages"][-1]["content"][0]["text"]
+    assert said == "[files attached: invoice.pdf (application/pdf, 12 bytes)]"
