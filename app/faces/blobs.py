@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote
 
 from .. import storage
 from ..kernel.errors import Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, SwitchboardError
-from ..storage.local import BLOB_PATH, LocalStorage
+from ..storage.local import BLOB_PATH, PUT_SLACK, LocalStorage
 
 __all__ = ["handle", "BLOB_PATH"]
 
@@ -33,7 +33,7 @@ async def handle(scope: dict[str, Any], receive: Any, send: Any) -> None:
         grant = store.verify(method, key, query)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if method == "PUT":
-            await _put(store, grant.key, grant.max_bytes, grant.content_type, headers, receive, send)
+            await _put(store, grant.key, grant.max_bytes, grant.content_type, grant.expires, headers, receive, send)
         else:
             await _get(store, grant.key, grant.filename, grant.content_type, method == "HEAD", send)
     except _Disconnected:
@@ -43,7 +43,8 @@ async def handle(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def _put(
-    store: LocalStorage, key: str, max_bytes: int, content_type: str, headers: dict[str, str], receive: Any, send: Any
+    store: LocalStorage, key: str, max_bytes: int, content_type: str, expires: int, headers: dict[str, str],
+    receive: Any, send: Any,
 ) -> None:
     sent_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and sent_type != content_type.split(";")[0].strip():
@@ -63,7 +64,7 @@ async def _put(
             if not message.get("more_body", False):
                 return
 
-    size = await store.write(key, body(), max_bytes)
+    size = await store.write(key, body(), max_bytes, deadline=expires + PUT_SLACK)
     await _json(send, 200, {"success": True, "size_bytes": size})
 
 

@@ -39,6 +39,7 @@ from ..store import entries
 from ..store.access import fetch_entry, get_field, well_formed
 from ..store.files import confirmed, file_value
 from ..store.models import StoredFile
+from ..storage.local import PUT_SLACK
 
 __all__ = [
     "configure", "base_url", "Upload", "request_upload", "confirm", "list_files", "get_file", "download_url",
@@ -53,6 +54,9 @@ SIZE_TOLERANCE = 0.10  # the contract: a confirmed object may differ from the de
 MAX_ATTACHMENTS = 20
 TOKEN_PREFIX = "upl"
 RETRY_AFTER = timedelta(minutes=5)  # the sweeper's pause on an object the store would not delete
+# Objects at an upload key are removed this long after its URL expired: a PUT begun in time
+# may still be arriving (the local backend refuses to finish one later than PUT_SLACK).
+UPLOAD_GRACE = timedelta(seconds=PUT_SLACK * 5)
 _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 
 _settings = Settings()
@@ -180,7 +184,7 @@ async def request_upload(
     await enforce_limit(principal.organization.plan, "storage_bytes", lambda: _stored_bytes(principal.org_id), size)
     store = storage.current()
     file_id = new_id("file")
-    upload_key = f"{principal.org_id}/uploads/{file_id}/{_safe_name(name)}"
+    upload_key = f"{principal.org_id}/uploads/{file_id}/{_safe_name(name)}"  # in _folder(f, "uploads")
     ttl = _settings.upload_ttl_seconds
     url, headers = await store.upload_url(upload_key, content_type=ctype, size=size, expires_in=ttl, base_url=base_url(link_base))
     token = f"{TOKEN_PREFIX}_{secrets.token_urlsafe(32)}"
@@ -218,8 +222,10 @@ async def confirm(principal: Principal, token: Any) -> StoredFile:
     store = _store_of(f)
     # Each confirm moves the bytes to a key of its own: only the one that records the file
     # keeps its object, and a PUT arriving later lands beside it, not on it.
-    key = f"{principal.org_id}/files/{f.id}/{secrets.token_hex(4)}/{_safe_name(f.filename)}"
+    key = f"{_folder(f, 'files')}{secrets.token_hex(4)}/{_safe_name(f.filename)}"
     if not await store.promote(f.upload_key, key):
+        if await StoredFile.exists(id=f.id, status="confirmed"):
+            raise Conflict("This upload is already confirmed.", code="already_confirmed")
         raise ValidationFailed(
             "Nothing was uploaded for this token yet.", details={"upload_token": ["no object was uploaded for this token"]}
         )
@@ -234,6 +240,8 @@ async def confirm(principal: Principal, token: Any) -> StoredFile:
             )
         now = utcnow()
         async with atomic():
+            if f.entry_id is not None:
+                await entries.hold(principal, f.entry_id)
             won = await StoredFile.filter(
                 id=f.id, status="pending", deleted_at=None, upload_expires_at__gte=now
             ).update(status="confirmed", key=key, size_bytes=actual, confirmed_at=now)
@@ -246,9 +254,19 @@ async def confirm(principal: Principal, token: Any) -> StoredFile:
             if f.entry_id is not None and f.field_id is not None:
                 await entries.attach_file(principal, f.entry_id, f.field_id, f.id)
     except BaseException:
-        await store.delete(key)  # this attempt's copy: the file is not recorded with it
+        await _discard(store, f.id, key)
         raise
     return f
+
+
+async def _discard(store: storage.Storage, file_id: str, key: str) -> None:
+    """Remove a confirm attempt's copy, unless the file was recorded with it after all (a
+    request cancelled just after its commit). Whatever stays is swept with the file's folder."""
+    try:
+        if not await StoredFile.exists(id=file_id, key=key):
+            await store.delete(key)
+    except Exception:  # noqa: BLE001 - the request's own error is the one to report
+        log.warning("file %s: could not remove the attempt %s; the sweeper will", file_id, key, exc_info=True)
 
 
 # ---------------------------------------------------------------- read, download, delete
@@ -280,16 +298,22 @@ async def download_url(f: StoredFile, link_base: str | None = None, *, ttl: int 
 
 
 async def delete_file(principal: Principal, file_id: str) -> None:
-    """Soft delete: the file leaves its entry at once; its object goes after the retention."""
+    """Soft delete: the file leaves its cell at once; its object goes after the retention."""
     f = await get_file(principal, file_id, scope="files:write")
-    if f.entry_id is not None:
-        require_scope(principal, "data.tables:write")
-    async with atomic():
-        if not await StoredFile.filter(id=f.id, deleted_at=None).update(deleted_at=utcnow()):
-            raise NotFound("File not found.")
-        if f.entry_id is not None and f.field_id is not None:
-            await entries.detach_file(principal, f.entry_id, f.field_id, f.id)
-    Sweeper.nudge()
+    for _ in range(3):  # again if an entry claimed it meanwhile
+        if f.entry_id is not None:
+            require_scope(principal, "data.tables:write")
+        async with atomic():
+            if f.entry_id is not None:
+                await entries.hold(principal, f.entry_id)  # entry first, as entry writes lock
+            deleted = await StoredFile.filter(id=f.id, deleted_at=None, entry_id=f.entry_id).update(deleted_at=utcnow())
+            if deleted and f.entry_id is not None and f.field_id is not None:
+                await entries.detach_file(principal, f.entry_id, f.field_id, f.id)
+        if deleted:
+            Sweeper.nudge()
+            return
+        f = await get_file(principal, file_id, scope="files:write")
+    raise Conflict("The file kept changing; try again.")
 
 
 # ---------------------------------------------------------------- message attachments
@@ -359,16 +383,23 @@ async def _views(stored: list[dict[str, Any]], live: dict[str, StoredFile], link
 
 
 def _due(now: datetime) -> Q:
-    """Rows with an object to remove: an upload URL past its expiry (what it may have left at
-    the upload key), or a file deleted longer ago than the retention period."""
+    """Rows with objects to remove: an upload URL expired (past the slack a PUT begun in time
+    may take) with what it may have left, or a file deleted longer ago than the retention."""
     retention = now - timedelta(seconds=_settings.file_retention_seconds)
-    return (Q(upload_expires_at__lt=now) | Q(deleted_at__lt=retention)) & (Q(retry_at=None) | Q(retry_at__lt=now))
+    uploads_done = now - UPLOAD_GRACE
+    return (Q(upload_expires_at__lt=uploads_done) | Q(deleted_at__lt=retention)) & (Q(retry_at=None) | Q(retry_at__lt=now))
+
+
+def _folder(f: StoredFile, kind: str) -> str:
+    """A file's own folder of upload attempts or stored copies: ``<org>/<kind>/<file id>/``."""
+    return f"{f.organization_id}/{kind}/{f.id}/"  # type: ignore[attr-defined]
 
 
 async def sweep(limit: int = 200) -> int:
     """One batch: expire uploads never confirmed (then remove them), remove what a confirmed
-    upload's URL may have left, and remove deleted files after the retention period. An object
-    the store will not delete is tried again later, without holding up the others."""
+    upload's URL may have left, and remove deleted files after the retention period. A file's
+    folders go whole, so nothing a failed cleanup or a late upload left stays behind. An
+    object the store will not delete is tried again later, without holding up the others."""
     now = utcnow()
     # Claim expired uploads first: a confirm racing the sweeper loses cleanly (410).
     await StoredFile.filter(status="pending", upload_expires_at__lt=now).update(status="expired")
@@ -380,16 +411,16 @@ async def sweep(limit: int = 200) -> int:
         try:
             if f.bucket != store.bucket:
                 raise StorageError(f"kept in {f.bucket!r}, not in this server's store")
-            await store.delete(f.upload_key)
-            if gone and f.key is not None:
-                await store.delete(f.key)
+            await store.delete_prefix(_folder(f, "uploads"))
+            if gone:
+                await store.delete_prefix(_folder(f, "files"))
         except SwitchboardError as exc:
             log.warning("file %s: objects not removed yet (%s); trying again later", f.id, exc.message)
             await StoredFile.filter(id=f.id).update(retry_at=now + RETRY_AFTER)
             continue
         if gone:
             await StoredFile.filter(id=f.id).delete()
-        else:  # a confirmed file: only its upload key was left to clear
+        else:  # a confirmed file: only its upload folder was left to clear
             await StoredFile.filter(id=f.id, upload_expires_at=f.upload_expires_at).update(upload_expires_at=None)
     return len(due) if len(due) == limit else 0
 
@@ -400,7 +431,9 @@ async def _next_due() -> datetime | None:
     row = await StoredFile.filter(ready).annotate(
         upload=Min("upload_expires_at"), deleted=Min("deleted_at")).first().values("upload", "deleted")
     later = await StoredFile.filter(retry_at__gte=now).annotate(retry=Min("retry_at")).first().values("retry")
-    moments = [m for m in ((row or {}).get("upload"), (later or {}).get("retry")) if m is not None]
+    moments = [m for m in ((later or {}).get("retry"),) if m is not None]
+    if (row or {}).get("upload") is not None:
+        moments.append(row["upload"] + UPLOAD_GRACE)
     if (row or {}).get("deleted") is not None:
         moments.append(row["deleted"] + timedelta(seconds=_settings.file_retention_seconds))
     return min(moments) if moments else None

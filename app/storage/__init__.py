@@ -40,6 +40,11 @@ class Storage(Protocol):
         """Remove the object; removing one that is not there is not an error."""
         ...
 
+    async def delete_prefix(self, prefix: str) -> None:
+        """Remove every object whose key starts with ``prefix`` (a file's own folder, ending
+        in ``/``): what failed cleanups or late uploads may have left there."""
+        ...
+
     async def close(self) -> None: ...
 
 

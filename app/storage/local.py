@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from ..kernel import crypto
 from ..kernel.config import Settings
 from ..kernel.errors import Forbidden, NotFound, PayloadTooLarge, StorageError
 
-__all__ = ["LocalStorage", "Grant", "BLOB_PATH", "CHUNK"]
+__all__ = ["LocalStorage", "Grant", "BLOB_PATH", "CHUNK", "PUT_SLACK"]
 
 BLOB_PATH = "/files/blob/"
 CHUNK = 256 * 1024  # read and written in pieces this big (one thread hop each)
+# A PUT begun before its URL expired may finish this long after (the sweeper waits longer).
+PUT_SLACK = 60
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Grant:
     max_bytes: int  # PUT: the size declared at upload
     content_type: str
     filename: str  # GET: the name the download is saved as
+    expires: int  # Unix time
 
 
 def _sign(fields: list[str]) -> str:
@@ -89,7 +93,7 @@ class LocalStorage:
             raise Forbidden("The URL's signature does not match.", code="invalid_signature")
         if not expires.isdigit() or int(expires) < time.time():
             raise Forbidden("The URL has expired; ask for a new one.", code="url_expired")
-        return Grant(method, key, int(max_bytes) if max_bytes.isdigit() else 0, content_type, filename)
+        return Grant(method, key, int(max_bytes) if max_bytes.isdigit() else 0, content_type, filename, int(expires))
 
     # ---------------------------------------------------------------- objects
 
@@ -99,8 +103,9 @@ class LocalStorage:
             raise NotFound("No such file.")
         return path
 
-    async def write(self, key: str, chunks: AsyncIterator[bytes], max_bytes: int) -> int:
-        """Store the streamed body as ``key`` (whole or not at all); 413 past ``max_bytes``."""
+    async def write(self, key: str, chunks: AsyncIterator[bytes], max_bytes: int, *, deadline: float | None = None) -> int:
+        """Store the streamed body as ``key`` (whole or not at all); 413 past ``max_bytes``;
+        403 when the body ends after ``deadline`` (a Unix time: the sweeper may have moved on)."""
         path = self._path(key)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
         written = 0
@@ -123,6 +128,8 @@ class LocalStorage:
                     await asyncio.to_thread(_write_all, f, pending)
             finally:
                 await asyncio.to_thread(f.close)
+            if deadline is not None and time.time() > deadline:
+                raise Forbidden("The upload URL expired while the body was arriving; ask for a new one.", code="url_expired")
             await asyncio.to_thread(os.replace, tmp, path)
         except OSError as exc:
             raise StorageError(f"Could not store the file: {exc.strerror or exc}") from exc
@@ -179,6 +186,16 @@ class LocalStorage:
             await asyncio.to_thread(_remove_folders, path.parent, self.root)
         except OSError as exc:
             raise StorageError(f"Could not delete the file: {exc.strerror or exc}") from exc
+
+    async def delete_prefix(self, prefix: str) -> None:
+        folder = self._path(prefix.rstrip("/"))
+        try:
+            await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=False)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"Could not delete the file: {exc.strerror or exc}") from exc
+        await asyncio.to_thread(_remove_folders, folder.parent, self.root)
 
     async def close(self) -> None:
         return None

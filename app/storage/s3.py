@@ -103,6 +103,14 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         await self._call("delete the file", "delete_object", Key=key)
 
+    async def delete_prefix(self, prefix: str) -> None:
+        while True:
+            listed = await self._call("list the files", "list_objects_v2", Prefix=prefix, MaxKeys=1000)
+            keys = [{"Key": o["Key"]} for o in listed.get("Contents", [])]
+            if not keys:
+                return
+            await self._call("delete the files", "delete_objects", Delete={"Objects": keys, "Quiet": True})
+
     async def close(self) -> None:
         await self._stack.aclose()
         self._client = None

@@ -47,6 +47,7 @@ __all__ = [
     "count_entries",
     "attach_file",
     "detach_file",
+    "hold",
     "MAX_BULK",
 ]
 
@@ -504,6 +505,20 @@ async def delete_entry(principal: Principal, entry_id: str) -> None:
     async with atomic():
         await _delete_one(ctx, entry_id)
         await events.emit(ctx.events)
+
+
+async def hold(principal: Principal, entry_id: str) -> None:
+    """Take the entry's row lock first, inside the caller's transaction (PostgreSQL; SQLite has
+    one writer): whoever changes a file row and then its entry takes locks in the order entry
+    writes do (entry, then file rows), so the two never deadlock."""
+    d = sql.dialect()
+    if d.name != "postgres":
+        return
+    await sql.read(
+        f"SELECT id FROM store_entries WHERE display_id = {d.p(entry_id)} AND organization_id = {d.p(principal.org_id)} "
+        "FOR UPDATE",
+        d.params,
+    )
 
 
 async def attach_file(principal: Principal, entry_id: str, field_id: str, file_id: str) -> None:

@@ -525,8 +525,6 @@ async def delete_field(principal: Principal, field_id: str) -> None:
     async with atomic():
         f.deleted_at = _now()
         await f.save(update_fields=["deleted_at", "updated_at"])
-        if f.type == "file":
-            await files.release(principal.org_id, f.deleted_at, field_ids=[f.id])
         await touch(table)
         schema = await load_schema(table)
         if any(x.type in COMPUTED_TYPES for x in schema.fields) or f.type in COMPUTED_TYPES:
@@ -534,3 +532,5 @@ async def delete_field(principal: Principal, field_id: str) -> None:
         else:
             for dep_schema, _ in await dependents_of(principal.org_id, schema.table_id):
                 await _recompute(principal, dep_schema, 1)
+        if f.type == "file":  # after the entries it rewrites: locks go entry rows, then file rows
+            await files.release(principal.org_id, f.deleted_at, field_ids=[f.id])

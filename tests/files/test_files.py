@@ -303,6 +303,11 @@ async def test_uploads_never_confirmed_are_swept(live_server: LiveServer, live_o
     await StoredFile.filter(id=up["file_id"]).update(upload_expires_at=utcnow() - timedelta(seconds=1))
     expired = await http.post("/api/v1/files/confirm", json={"upload_token": up["upload_token"]}, headers=h)
     assert expired.status_code == 410 and expired.json()["error"]["code"] == "upload_expired"
+    # just expired: claimed by the sweeper, but its object waits out the grace a late PUT may take
+    await sweep_all()
+    assert (await StoredFile.get(id=up["file_id"])).status == "expired"
+    assert _object_path(live_server.settings, row.upload_key).exists()
+    await StoredFile.filter(id=up["file_id"]).update(upload_expires_at=utcnow() - file_service.UPLOAD_GRACE - timedelta(seconds=1))
     await sweep_all()
     assert not await StoredFile.exists(id=up["file_id"])
     assert not _object_path(live_server.settings, row.upload_key).exists()
@@ -368,7 +373,7 @@ async def test_a_late_put_cannot_replace_a_confirmed_file(live_server: LiveServe
     row = await StoredFile.get(id=data["id"])
     leftover = _object_path(live_server.settings, row.upload_key)
     assert leftover.exists()
-    await StoredFile.filter(id=data["id"]).update(upload_expires_at=utcnow() - timedelta(seconds=1))
+    await StoredFile.filter(id=data["id"]).update(upload_expires_at=utcnow() - file_service.UPLOAD_GRACE - timedelta(seconds=1))
     await sweep_all()
     assert not leftover.exists()
     assert (await http.get(data["download_url"])).content == b"original"
@@ -399,3 +404,23 @@ async def test_odd_requests_to_the_signed_urls(live_server: LiveServer, live_org
     for path in ("/files/blob/", "/files/blob/../../secret.key", "/files/blob/%00"):
         r = await http.get(path)
         assert r.status_code in (403, 404), (path, r.status_code)
+
+
+async def test_a_put_finishing_after_its_url_expired_is_refused(live_server: LiveServer) -> None:
+    """A PUT begun in time may finish up to PUT_SLACK late; later than that the sweeper may
+    already have passed, so the body is refused and nothing is left."""
+    import time
+
+    key = "org_x/uploads/file_late/late.bin"
+
+    async def body() -> Any:
+        yield b"late"
+
+    store = storage.current()
+    with pytest.raises(Exception) as refused:
+        await store.write(key, body(), 10, deadline=time.time() - 1)  # type: ignore[attr-defined]
+    assert getattr(refused.value, "code", None) == "url_expired"
+    assert not _object_path(live_server.settings, key).exists()
+    assert await store.write(key, body(), 10, deadline=time.time() + 60) == 4  # type: ignore[attr-defined]
+    await store.delete_prefix("org_x/uploads/file_late/")
+    assert not _object_path(live_server.settings, key).parent.exists()

@@ -138,7 +138,7 @@ async def test_an_unreachable_store_is_a_502(dead_store: Settings, tmp_path: Pat
         assert (await http.get("/api/v1/files", headers=h)).json()["meta"]["total"] == 0  # nothing recorded
     # the sweeper cannot reach the store either: it leaves the row for later instead of spinning
     file_id = up.json()["data"]["file_id"]
-    await StoredFile.filter(id=file_id).update(upload_expires_at=utcnow() - timedelta(seconds=1))
+    await StoredFile.filter(id=file_id).update(upload_expires_at=utcnow() - file_service.UPLOAD_GRACE - timedelta(seconds=1))
     assert await file_service.sweep() == 0
     row = await StoredFile.get(id=file_id)
     assert row.status == "expired" and row.retry_at is not None and row.retry_at > utcnow()

@@ -141,6 +141,9 @@ async def test_every_data_tool_answers_as_rest_does(live_server: LiveServer, liv
         await call(s, "database_delete", database_id=db["id"])
         assert (await http.get(f"/api/v1/databases/{db['id']}", headers=h)).status_code == 404
 
+        # what every face refuses: a NUL character (PostgreSQL cannot store it)
+        nul = await refused(s, "database_create", name="bad\u0000name")
+        assert nul["code"] == "validation_failed"
         # the REST route's validation, as a tool error naming the argument
         bad = await refused(s, "entry_query", table_id="tb_x", limit=5000)
         assert bad["code"] == "validation_failed" and "limit" in bad["details"]
@@ -214,6 +217,9 @@ async def test_only_api_keys_get_in(live_server: LiveServer, live_orgs: Orgs, ht
         r = await http.post("/mcp/v1", json=rpc, headers=accept | headers)
         assert r.status_code == 401 and r.json()["error"]["code"] == "authentication_required"
         assert r.headers["www-authenticate"].startswith("Bearer")
+    for method in ("GET", "DELETE"):  # stateless: no stream to open, no session to end
+        r = await http.request(method, "/mcp/v1", headers={"Accept": "text/event-stream"} | live_orgs.a.headers)
+        assert r.status_code == 405 and r.headers["allow"] == "POST"
     ok = await http.post("/mcp/v1", json=rpc, headers=accept | live_orgs.a.headers)
     assert ok.status_code == 200 and ok.headers["content-type"].startswith("application/json")
     assert len(ok.json()["result"]["tools"]) == len(SEED_TOOLS) + len(CHAT_TOOLS)

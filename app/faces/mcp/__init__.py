@@ -17,7 +17,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from ...kernel.auth import Principal, authenticate_token, token_from_headers
 from ...kernel.config import Settings
-from ...kernel.errors import AuthenticationRequired, SwitchboardError
+from ...kernel.errors import AuthenticationRequired, MethodNotAllowed, SwitchboardError
 from . import chat_tools, data_tools  # noqa: F401 - registers the tools
 from .tools import call, configure, listing
 
@@ -71,6 +71,9 @@ class McpEndpoint:
         await self._stack.aclose()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] != "POST":  # stateless: no stream to open (GET) or session to end (DELETE)
+            await _refuse(send, MethodNotAllowed("The MCP endpoint takes POST.", headers={"Allow": "POST"}))
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
             principal = await authenticate_token(token_from_headers(headers))
@@ -94,6 +97,7 @@ class McpEndpoint:
 async def _refuse(send: Any, exc: SwitchboardError) -> None:
     body = json.dumps(exc.to_body()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
     if exc.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="switchboard"'))
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})

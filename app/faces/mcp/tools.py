@@ -21,6 +21,7 @@ from pydantic import Field as Arg
 from ...kernel.auth import Principal
 from ...kernel.config import Settings
 from ...kernel.errors import InternalError, NotFound, client_error
+from ...kernel.storable import check_storable
 from ..arguments import Args, checked
 
 __all__ = ["Tool", "TOOLS", "tool", "with_ids", "ids_only", "listing", "call", "configure", "settings", "link_base"]
@@ -111,6 +112,7 @@ async def call(
     try:
         if found is None:
             raise NotFound(f"No tool named {name!r}.", code="unknown_tool")
+        check_storable(arguments, what="Tool arguments")  # the rule every face applies
         result = await found.run(principal, checked(found.args, arguments or {}))
     except Exception as exc:  # noqa: BLE001 - a tool's failure is its caller's error result, never the server's
         known = client_error(exc)
