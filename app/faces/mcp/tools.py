@@ -7,7 +7,6 @@ A failure is a tool result with ``isError`` and the contract's error envelope as
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
+import orjson
 from pydantic import BaseModel, create_model
 from pydantic import Field as Arg
 
@@ -101,7 +101,7 @@ def listing() -> list[types.Tool]:
 
 
 def _text(result: Any) -> str:
-    return json.dumps(result, ensure_ascii=False, default=str)
+    return orjson.dumps(result, default=str).decode()
 
 
 async def call(
