@@ -66,6 +66,10 @@ class UploadExpired(SwitchboardError):
     status, code, message = 410, "upload_expired", "This upload token has expired; request a new upload."
 
 
+def _already_confirmed() -> Conflict:
+    return Conflict("This upload is already confirmed.", code="already_confirmed")
+
+
 def configure(settings: Settings) -> None:
     global _settings
     _settings = settings
@@ -184,7 +188,7 @@ async def request_upload(
     await enforce_limit(principal.organization.plan, "storage_bytes", lambda: _stored_bytes(principal.org_id), size)
     store = storage.current()
     file_id = new_id("file")
-    upload_key = f"{principal.org_id}/uploads/{file_id}/{_safe_name(name)}"  # in _folder(f, "uploads")
+    upload_key = _folder(principal.org_id, "uploads", file_id) + _safe_name(name)
     ttl = _settings.upload_ttl_seconds
     url, headers = await store.upload_url(upload_key, content_type=ctype, size=size, expires_in=ttl, base_url=base_url(link_base))
     token = f"{TOKEN_PREFIX}_{secrets.token_urlsafe(32)}"
@@ -216,23 +220,23 @@ async def confirm(principal: Principal, token: Any) -> StoredFile:
         raise NotFound("Upload not found.")
     _require_upload_scopes(principal, f.entry_id is not None)
     if f.status == "confirmed":
-        raise Conflict("This upload is already confirmed.", code="already_confirmed")
+        raise _already_confirmed()
     if f.status != "pending" or (f.upload_expires_at is not None and f.upload_expires_at < utcnow()):
         raise UploadExpired()
     store = _store_of(f)
     # Each confirm moves the bytes to a key of its own: only the one that records the file
     # keeps its object, and a PUT arriving later lands beside it, not on it.
-    key = f"{_folder(f, 'files')}{secrets.token_hex(4)}/{_safe_name(f.filename)}"
+    key = f"{_folder(f.organization_id, 'files', f.id)}{secrets.token_hex(4)}/{_safe_name(f.filename)}"  # type: ignore[attr-defined]
     if not await store.promote(f.upload_key, key):
         if await StoredFile.exists(id=f.id, status="confirmed"):
-            raise Conflict("This upload is already confirmed.", code="already_confirmed")
+            raise _already_confirmed()
         raise ValidationFailed(
             "Nothing was uploaded for this token yet.", details={"upload_token": ["no object was uploaded for this token"]}
         )
     try:
         actual = await store.size_of(key)
         if actual is None:  # moved away by a confirm racing this one
-            raise Conflict("This upload is being confirmed by another request.", code="already_confirmed")
+            raise _already_confirmed()
         if abs(actual - f.size_bytes) > f.size_bytes * SIZE_TOLERANCE:
             raise ValidationFailed(
                 "The uploaded file's size does not match the size declared for it; upload it again.",
@@ -248,7 +252,7 @@ async def confirm(principal: Principal, token: Any) -> StoredFile:
             if not won:
                 current = await StoredFile.get_or_none(id=f.id)
                 if current is not None and current.status == "confirmed":
-                    raise Conflict("This upload is already confirmed.", code="already_confirmed")
+                    raise _already_confirmed()
                 raise UploadExpired()
             f.status, f.key, f.size_bytes, f.confirmed_at = "confirmed", key, actual, now
             if f.entry_id is not None and f.field_id is not None:
@@ -390,9 +394,9 @@ def _due(now: datetime) -> Q:
     return (Q(upload_expires_at__lt=uploads_done) | Q(deleted_at__lt=retention)) & (Q(retry_at=None) | Q(retry_at__lt=now))
 
 
-def _folder(f: StoredFile, kind: str) -> str:
-    """A file's own folder of upload attempts or stored copies: ``<org>/<kind>/<file id>/``."""
-    return f"{f.organization_id}/{kind}/{f.id}/"  # type: ignore[attr-defined]
+def _folder(org_id: str, kind: str, file_id: str) -> str:
+    """A file's own folder of upload attempts (``uploads``) or stored copies (``files``)."""
+    return f"{org_id}/{kind}/{file_id}/"
 
 
 async def sweep(limit: int = 200) -> int:
@@ -404,16 +408,15 @@ async def sweep(limit: int = 200) -> int:
     # Claim expired uploads first: a confirm racing the sweeper loses cleanly (410).
     await StoredFile.filter(status="pending", upload_expires_at__lt=now).update(status="expired")
     due = await StoredFile.filter(_due(now)).order_by("id").limit(limit)
-    store = storage.current()
     retention = now - timedelta(seconds=_settings.file_retention_seconds)
     for f in due:
         gone = f.status == "expired" or (f.deleted_at is not None and f.deleted_at < retention)
+        org_id = f.organization_id  # type: ignore[attr-defined]
         try:
-            if f.bucket != store.bucket:
-                raise StorageError(f"kept in {f.bucket!r}, not in this server's store")
-            await store.delete_prefix(_folder(f, "uploads"))
+            store = _store_of(f)
+            await store.delete_prefix(_folder(org_id, "uploads", f.id))
             if gone:
-                await store.delete_prefix(_folder(f, "files"))
+                await store.delete_prefix(_folder(org_id, "files", f.id))
         except SwitchboardError as exc:
             log.warning("file %s: objects not removed yet (%s); trying again later", f.id, exc.message)
             await StoredFile.filter(id=f.id).update(retry_at=now + RETRY_AFTER)

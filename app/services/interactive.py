@@ -142,6 +142,11 @@ async def send_interactive(
     )
 
 
+def _check_wait(wait: float, name: str) -> None:
+    if not 0 <= wait <= MAX_WAIT_SECONDS:
+        raise ValidationFailed(details={name: [f"must be between 0 and {MAX_WAIT_SECONDS} seconds"]})
+
+
 async def send_and_wait(
     principal: Principal, conversation_id: str, *, wait: float, **send: Any
 ) -> tuple[Message, Interaction | None]:
@@ -149,8 +154,7 @@ async def send_and_wait(
     tool ask_approval): both rights are checked before anything is sent."""
     if wait > 0:
         require_scope(principal, "conversations:read")
-    if not 0 <= wait <= MAX_WAIT_SECONDS:
-        raise ValidationFailed(details={"wait_seconds": [f"must be between 0 and {MAX_WAIT_SECONDS} seconds"]})
+    _check_wait(wait, "wait_seconds")
     message, interaction = await send_interactive(principal, conversation_id, **send)
     if wait <= 0:
         return message, interaction
@@ -388,8 +392,7 @@ async def get_message(
     """The message with its interaction; with ``wait``, once it is settled or after ``wait``
     seconds, whichever comes first."""
     require_scope(principal, "conversations:read")
-    if not 0 <= wait <= MAX_WAIT_SECONDS:
-        raise ValidationFailed(details={"wait": [f"must be between 0 and {MAX_WAIT_SECONDS} seconds"]})
+    _check_wait(wait, "wait")
     message, interaction, _ = await _find(principal, message_id)
     if interaction is None or interaction.status != "pending" or wait <= 0:
         return message, interaction

@@ -197,3 +197,23 @@ async def test_keyset_pagination_over_equal_sort_keys(api: Any) -> None:
     assert "cursor" in err["error"]["details"]
     page = await api.ok("get", f"/tables/{tid}/entries?cursor=&limit=1000")
     assert len(page["data"]) == 63
+
+
+async def test_a_query_reads_relative_dates_in_the_zone_it_names(api: Any) -> None:
+    from zoneinfo import ZoneInfo
+
+    table = await api.table(name="Zones")
+    tid = table["id"]
+    ahead = datetime.now(ZoneInfo("Pacific/Kiritimati")).date().isoformat()  # UTC+14: a day ahead of UTC-11
+    made = (await api.ok("post", f"/tables/{tid}/entries", {"values": {"Name": "due", "Date": ahead}}, 201))["data"]
+    today = [{"field": "Date", "op": "within", "value": {"period": "next_n_days", "days": 0}}]
+
+    async def ids(zone: str) -> list[str]:
+        body = await api.ok("post", f"/tables/{tid}/entries/query", {"filters": today, "timezone": zone})
+        return [e["id"] for e in body["data"]]
+
+    assert await ids("Pacific/Kiritimati") == [made["id"]]
+    assert await ids("Pacific/Pago_Pago") == []
+    for bad in ("Mars/Base", "", 5):
+        status, body = await api.call("post", f"/tables/{tid}/entries/query", {"filters": today, "timezone": bad})
+        assert status == 422 and "timezone" in body["error"]["details"], (bad, body)

@@ -7,6 +7,7 @@ from typing import Any
 from quart import Blueprint, Response, request
 
 from ...services import files
+from ...store.shapes import list_json
 from ..arguments import PAGE_MAX
 from ..results import file_json
 from .request_io import actor, json_object, query_int
@@ -18,7 +19,7 @@ bp = Blueprint("files", __name__, url_prefix="/api/v1/files")
 async def list_files() -> dict[str, Any]:
     limit, offset = query_int("limit", 50, minimum=1, maximum=PAGE_MAX), query_int("offset", 0)
     rows, total = await files.list_files(await actor(), limit=limit, offset=offset)
-    return {"data": [file_json(f) for f in rows], "meta": {"total": total, "limit": limit, "offset": offset}}
+    return list_json([file_json(f) for f in rows], total, limit, offset)
 
 
 @bp.post("/upload")

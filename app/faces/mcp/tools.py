@@ -70,6 +70,7 @@ def settings() -> Settings:
 def tool(name: str, description: str, args: type[BaseModel], *, read_only: bool = False) -> Callable[[Run], Run]:
     def register(run: Run) -> Run:
         TOOLS[name] = Tool(name, description, args, run, read_only)
+        _listed.clear()
         return run
 
     return register
@@ -96,8 +97,15 @@ def ids_only(name: str, *ids: str) -> type[BaseModel]:
     return with_ids(name, Args, *ids)
 
 
+# tools/list, built once: generating the 34 JSON Schemas takes ~12 ms, and the registry is
+# fixed once the tool modules are imported.
+_listed: list[types.Tool] = []
+
+
 def listing() -> list[types.Tool]:
-    return [t.describe() for t in TOOLS.values()]
+    if not _listed:
+        _listed.extend(t.describe() for t in TOOLS.values())
+    return _listed
 
 
 def _text(result: Any) -> str:
