@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from app.kernel.config import Settings
+from app.kernel.db import close_db, init_db
 from app.kernel.timefmt import iso, utcnow
 from app.models.chat import Interaction, OutboxItem
 from tests.chat.conftest import running_server
@@ -188,9 +189,13 @@ async def test_expiry_that_passed_while_down_is_sent_after_the_restart(settings:
             async with httpx.AsyncClient(base_url=server.url) as http:
                 chat = await open_chat(http, org, receiver)
                 message = await chat.ask(receiver, APPROVAL, expires_at=iso(utcnow() + timedelta(seconds=30)))
-            # The server stops before its clock looks again (it waits for the 30 s deadline):
-            # as if it had been down past the deadline.
+        # Moved past its deadline only once the server is down (a server still running could
+        # see it at its clock's next look): as if it had been down past the deadline.
+        await init_db(settings)
+        try:
             await Interaction.filter(message_id=message["id"]).update(expires_at=utcnow() - timedelta(seconds=1))
+        finally:
+            await close_db()
         assert receiver.received == []
         async with running_server(settings):
             await receiver.wait_for(lambda r: len(r.acknowledged) == 1)
