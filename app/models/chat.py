@@ -27,6 +27,9 @@ class Agent(Model):
     test_webhook_url = fields.CharField(max_length=2048, null=True)
     test_mode = fields.BooleanField(default=False)
     enabled = fields.BooleanField(default=True)
+    # Static headers sent with every webhook delivery (a receiver's own shared secret, say):
+    # name -> value encrypted for this agent, shown masked.
+    webhook_headers: fields.Field[dict[str, str]] = fields.JSONField(default=dict)
     # Custom-agent settings (provider, model, system prompt ...), used by the agent runner.
     config: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
     # HMAC signing secrets. After a rotation the previous one keeps signing until it expires.
@@ -96,6 +99,9 @@ class Conversation(Model):
     )
     title = fields.CharField(max_length=500, default="")
     status = fields.CharField(max_length=16, default="active")
+    # The id an automation gave this conversation before we issued ours (its messages name
+    # it again); unique per agent.
+    client_id = fields.CharField(max_length=255, null=True)
     # The seq of the newest message: bumped in the transaction that stores a message.
     last_seq = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -104,6 +110,7 @@ class Conversation(Model):
     class Meta:
         table = "conversations"
         indexes = (("agent_id", "created_at"), ("user_id", "created_at"))
+        unique_together = (("agent_id", "client_id"),)
 
 
 class Message(Model):
