@@ -29,10 +29,12 @@ def _message(**overrides: object) -> Any:
     return SimpleNamespace(**row)
 
 
-def test_webhook_body_has_exactly_the_contract_keys() -> None:
-    body = message_created(_message(), agent_id="agt_1", user_email="user@example.com").webhook
-    assert set(body) == CONTRACT_WEBHOOK_KEYS
-    assert body == {
+def test_webhook_body_keeps_the_contract_keys_and_adds_the_automation_keys() -> None:
+    body = message_created(
+        _message(), agent_id="agt_1", user_email="user@example.com", organization_id="org_1",
+        reply_url="https://gw.example/webhooks/agents/agt_1/reply",
+    ).webhook
+    assert {k: body[k] for k in CONTRACT_WEBHOOK_KEYS} == {
         "event": "message.created",
         "conversationId": "conv_1",
         "messageId": "msg_1",
@@ -41,6 +43,17 @@ def test_webhook_body_has_exactly_the_contract_keys() -> None:
         "userId": "usr_1",
         "userEmail": "user@example.com",
         "timestamp": "2024-01-15T10:30:00Z",
+    }
+    # The names n8n's node reads, with where to answer.
+    assert {k: v for k, v in body.items() if k not in CONTRACT_WEBHOOK_KEYS} == {
+        "type": "user_message",
+        "origin": "person",
+        "conversation_id": "conv_1",
+        "message_id": "msg_1",
+        "agent_id": "agt_1",
+        "user_id": "usr_1",
+        "organization_id": "org_1",
+        "response_webhook": "https://gw.example/webhooks/agents/agt_1/reply",
     }
 
 

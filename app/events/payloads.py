@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, NotRequired, TypedDict
+from typing import Any, Literal, Mapping
+
+# pydantic reads these (the OpenAPI document's schemas) only from typing_extensions on 3.11
+from typing_extensions import NotRequired, TypedDict
 
 from ..kernel.timefmt import iso
 
@@ -33,19 +36,25 @@ __all__ = [
     "message_delta",
     "AgentError",
     "agent_error",
+    "SubscriptionEvent",
+    "subscription_event",
+    "PushFailed",
+    "push_failed",
+    "Ping",
+    "ping",
 ]
 
 
-class InteractionJSON(TypedDict, total=False):
+class InteractionJSON(TypedDict):
     status: str  # pending | responded | expired
     action_type: str
     expires_at: str | None
-    response: dict[str, Any] | None
-    responded_by: dict[str, Any] | None
-    responded_at: str | None
+    response: NotRequired[dict[str, Any] | None]
+    responded_by: NotRequired[dict[str, Any] | None]
+    responded_at: NotRequired[str | None]
 
 
-class MessageJSON(TypedDict, total=False):
+class MessageJSON(TypedDict):
     """``message.created`` / ``message.updated`` on the socket, and a message in REST
     answers. ``kind``, ``elements`` and ``interaction`` are there for interactive messages."""
 
@@ -57,13 +66,14 @@ class MessageJSON(TypedDict, total=False):
     user_id: str | None
     external_message_id: str | None
     created_at: str | None
-    kind: str
-    elements: list[dict[str, Any]]
-    interaction: InteractionJSON
-    status: str  # a custom agent's reply that did not complete: stopped | error
-    error: str  # status error: why
-    metadata: dict[str, Any]  # a custom agent's reply: model, usage, tool_calls
-    attachments: list[dict[str, Any]]  # files sent with it: id, filename, content_type, size_bytes, download_url
+    kind: NotRequired[str]
+    elements: NotRequired[list[dict[str, Any]]]
+    interaction: NotRequired[InteractionJSON]
+    status: NotRequired[str]  # a custom agent's reply that did not complete: stopped | error
+    error: NotRequired[str]  # status error: why
+    metadata: NotRequired[dict[str, Any]]  # a custom agent's reply: model, usage, tool_calls
+    # files sent with it: id, filename, content_type, size_bytes, download_url
+    attachments: NotRequired[list[dict[str, Any]]]
 
 
 class MessageWebhook(TypedDict):
@@ -78,6 +88,17 @@ class MessageWebhook(TypedDict):
     userEmail: str | None
     timestamp: str | None
     attachments: NotRequired[list[dict[str, Any]]]  # only when files were sent with it
+    # The same facts under the names automation platforms' nodes read (n8n's), and where to
+    # answer: the agent's reply endpoint on this gateway.
+    type: Literal["user_message"]
+    origin: Literal["person", "automation"]  # automation: sent through the agent's message endpoint
+    conversation_id: str
+    message_id: str
+    agent_id: str
+    user_id: str | None
+    organization_id: str
+    response_webhook: str | None
+    test: NotRequired[bool]  # only in a test of the agent's webhook: a made-up message
 
 
 @dataclass(frozen=True)
@@ -116,6 +137,8 @@ def message_json(message: Any, interaction: Any = None) -> MessageJSON:
                 for call in meta["tool_calls"][:MAX_SHOWN_CALLS]
             ]
         out["metadata"] = shown
+    if meta.get("client"):  # what an automation sent along through the agent's message endpoint
+        out["metadata"] = dict(meta["client"])
     stored = getattr(message, "attachments", None)
     if stored:
         # with download URLs when the service signed them for this answer (``attachment_views``)
@@ -133,11 +156,19 @@ def message_json(message: Any, interaction: Any = None) -> MessageJSON:
 
 
 def message_created(
-    message: Any, *, agent_id: str = "", user_email: str | None = None, interaction: Any = None
+    message: Any,
+    *,
+    agent_id: str = "",
+    user_email: str | None = None,
+    interaction: Any = None,
+    organization_id: str = "",
+    reply_url: str | None = None,
+    origin: Literal["person", "automation"] = "person",
+    test: bool = False,
 ) -> MessageCreated:
     """Both renderings of one message, the webhook body made from the socket event's values.
     ``message`` has the ``Message`` model's attributes (``conversation_id`` and ``user_id`` as
-    plain ids)."""
+    plain ids). ``test``: a made-up message testing the agent's webhook, marked as such."""
     socket = message_json(message, interaction)
     webhook = MessageWebhook(
         event="message.created",
@@ -148,9 +179,19 @@ def message_created(
         userId=socket["user_id"],
         userEmail=user_email,
         timestamp=socket["created_at"],
+        type="user_message",
+        origin=origin,
+        conversation_id=socket["conversation_id"],
+        message_id=socket["id"],
+        agent_id=agent_id,
+        user_id=socket["user_id"],
+        organization_id=organization_id,
+        response_webhook=reply_url,
     )
     if "attachments" in socket:
         webhook["attachments"] = socket["attachments"]
+    if test:
+        webhook["test"] = True
     return MessageCreated(socket=socket, webhook=webhook)
 
 
@@ -302,3 +343,76 @@ class AgentError(TypedDict):
 
 def agent_error(conversation_id: str, agent_id: str, message_id: str, error: str) -> AgentError:
     return AgentError(conversation_id=conversation_id, agent_id=agent_id, message_id=message_id, error=error)
+
+
+class SubscriptionEvent(TypedDict):
+    """The body of every organization webhook (event subscription) delivery. ``id`` names
+    the occurrence: the same for every subscription it goes to and on every retry or replay.
+    ``data`` is the object as the REST API and the socket event show it."""
+
+    event: str
+    id: str
+    created_at: str | None
+    organization_id: str
+    data: Mapping[str, Any]
+
+
+def subscription_event(
+    event: str, *, event_id: str, organization_id: str, created_at: datetime, data: Mapping[str, Any]
+) -> SubscriptionEvent:
+    return SubscriptionEvent(
+        event=event, id=event_id, created_at=iso(created_at), organization_id=organization_id, data=data
+    )
+
+
+class PushFailed(TypedDict):
+    """``push.failed``: one device's push failed for good, shaped as a device of the
+    notification in REST (``status`` token_removed when the push service said the device is
+    gone, else failed)."""
+
+    notification_id: str | None
+    kind: str  # alert | liveactivity | approval
+    message_id: str | None  # an approval's interactive message
+    delivery_id: str
+    channel: str  # apns | webpush
+    device_id: NotRequired[str]
+    live_activity_token_id: NotRequired[str]
+    status: str
+    attempts: int
+    reason: str | None
+    status_code: int | None
+    updated_at: str | None
+
+
+def push_failed(
+    item: Mapping[str, Any], *, gone: bool, status_code: int | None, error: str | None, failed_at: datetime
+) -> PushFailed:
+    """``item`` is a claimed outbox row of a push (its ``secret_ref`` names the device)."""
+    ref_kind, _, ref = str(item.get("secret_ref") or "").partition(":")
+    out = PushFailed(
+        notification_id=item.get("group_id"),
+        kind=str(item["event"]).partition(".")[2],
+        message_id=item.get("message_id"),
+        delivery_id=str(item["id"]),
+        channel=str(item["channel"]),
+        status="token_removed" if gone else "failed",
+        attempts=int(item.get("attempts") or 0),
+        reason=error,
+        status_code=status_code,
+        updated_at=iso(failed_at),
+    )
+    if ref_kind == "latoken":
+        out["live_activity_token_id"] = ref
+    elif ref:
+        out["device_id"] = ref
+    return out
+
+
+class Ping(TypedDict):
+    subscription_id: str
+    message: str
+
+
+def ping(subscription_id: str) -> Ping:
+    """What a subscription's test delivery carries (event ``ping``)."""
+    return Ping(subscription_id=subscription_id, message="This is a test event from Switchboard.")

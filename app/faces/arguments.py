@@ -14,12 +14,13 @@ from pydantic import Field as Arg
 from ..kernel.errors import ValidationFailed
 from ..kernel.timefmt import parse_moment
 from ..services import typing_indicators
+from ..services.validation import MAX_WAIT_SECONDS
 from ..store import query, structure
 
 __all__ = [
     "Args", "checked", "changes", "moment", "validation_details", "MAX_INT", "PAGE_MAX",
     "Page", "DatabaseCreate", "DatabaseChanges", "TableCreate", "TableChanges", "FieldCreate", "FieldChanges",
-    "EntryValues", "EntryChanges", "EntryQuery", "EntryBulk", "EntryAggregate", "NotesReplace", "NotesAppend",
+    "EntryValues", "EntryChanges", "EntryList", "EntryQuery", "EntryBulk", "EntryAggregate", "NotesReplace", "NotesAppend",
     "UserMessage", "Originate", "InteractiveSend", "TypingData", "PushContent",
 ]
 
@@ -86,7 +87,7 @@ class Page(Args):
 
 
 class DatabaseCreate(Args):
-    name: str = Arg(description="The database's name.")
+    name: str = Arg(description="The database's name.", examples=["CRM"])
     description: str | None = Arg(None, description="What the database holds.")
     color: str | None = Arg(None, description="A display color, e.g. #3b82f6.")
 
@@ -98,7 +99,7 @@ class DatabaseChanges(Args):
 
 
 class TableCreate(Args):
-    name: str = Arg(description="The table's name. A Name text field is added automatically.")
+    name: str = Arg(description="The table's name. A Name text field is added automatically.", examples=["Deals"])
 
 
 class TableChanges(Args):
@@ -112,8 +113,8 @@ _FIELD_TYPE = (
 
 
 class FieldCreate(Args):
-    name: str
-    field_type: str = Arg(validation_alias=AliasChoices("field_type", "type"), description=_FIELD_TYPE)
+    name: str = Arg(examples=["Stage"])
+    field_type: str = Arg(validation_alias=AliasChoices("field_type", "type"), description=_FIELD_TYPE, examples=["select"])
     config: dict[str, Any] | None = Arg(
         None, description="Type settings: select options, a formula's expression, a relation's table_id ..."
     )
@@ -128,7 +129,8 @@ class FieldChanges(Args):
 
 class EntryValues(Args):
     values: dict[str, Any] | None = Arg(
-        None, description="Field names or display ids (fd_...) mapped to values; select options by label or id."
+        None, description="Field names or display ids (fd_...) mapped to values; select options by label or id.",
+        examples=[{"Name": "Acme renewal", "Stage": "Won"}],
     )
 
 
@@ -139,6 +141,17 @@ class EntryChanges(Args):
 # Filters, sorts and bulk operations are checked by the store, which reports them with the
 # contract's own codes (invalid_filter, invalid_sort); the schema still says their shape.
 _LIST_OR_GROUP: dict[str, Any] = {"type": ["array", "object", "null"]}
+
+
+class EntryList(Args):
+    """``GET .../entries``: the query string's simple form of ``EntryQuery``."""
+
+    sort: str | None = Arg(None, description="Field:direction pairs, e.g. Status:asc,Name:desc.")
+    search: str | None = Arg(None, description="Full-text search over the entry's text.")
+    limit: int | None = Arg(None, ge=1, le=query.MAX_CURSOR_LIMIT, description="50 by default; at most 200, or 1000 "
+                            "with a cursor.")
+    offset: int | None = Arg(None, ge=0, le=MAX_INT)
+    cursor: str | None = Arg(None, description="next_cursor of the previous page; empty for the first keyset page.")
 
 
 class EntryQuery(Args):
@@ -191,29 +204,32 @@ class NotesAppend(Args):
 
 
 class UserMessage(Args):
-    content: str = Arg(description="The message text (markdown).")
+    content: str = Arg(description="The message text (markdown).", examples=["Where is my order #1042?"])
     attachments: list[str] | None = Arg(None, description="Ids of confirmed files sent with the message.")
+    wait: int | None = Arg(None, ge=0, le=MAX_WAIT_SECONDS, description="Seconds (at most 60) to wait for the agent's "
+                           "reply, answered as `reply` (null if none came in time).")
 
 
 class Originate(Args):
-    content: str = Arg(description="The message text (markdown).")
-    role: str = Arg(description='Always "assistant": the agent speaks.')
+    content: str = Arg(description="The message text (markdown).", examples=["It shipped this morning."])
+    role: str = Arg(description='Always "assistant": the agent speaks.', examples=["assistant"])
     external_message_id: str | None = Arg(None, description="Your id for the message: a repeat is refused (409).")
     attachments: list[str] | None = Arg(None, description="Ids of confirmed files sent with the message.")
 
 
 class InteractiveSend(Args):
-    callback_url: str = Arg(description="Where the answer is POSTed, signed.")
-    callback_id: str = Arg(description="Your id, echoed in the callback.")
+    callback_url: str = Arg(description="Where the answer is POSTed, signed.", examples=["https://automation.example/approve"])
+    callback_id: str = Arg(description="Your id, echoed in the callback.", examples=["refund-1042"])
     elements: Any = Arg(
         json_schema_extra={"type": "array", "items": {"type": "object"}},
         description="header / text / divider elements and one action: boolean, buttons or fields.",
+        examples=[[{"type": "text", "text": "Refund $42 to Ada?"}, {"type": "boolean", "require_comment_on_reject": True}]],
     )
     expires_at: str | None = Arg(None, description="ISO 8601 date-time; unanswered by then, it expires.")
 
 
 class TypingData(Args):
-    typing: bool
+    typing: bool = Arg(examples=[True])
     label: str | None = Arg(None, max_length=typing_indicators.MAX_LABEL, description="e.g. Searching the web...")
     show_dots: bool = True
     timeout: int = Arg(typing_indicators.DEFAULT_TIMEOUT_MS, ge=1, le=typing_indicators.MAX_TIMEOUT_MS,
@@ -234,8 +250,8 @@ class PushContent(Args):
 
     model_config = ConfigDict(**Args.model_config, json_schema_extra=_requires("title", "body"))
 
-    title: Any = Arg(None, json_schema_extra={"type": "string"})
-    body: Any = Arg(None, json_schema_extra={"type": "string"})
+    title: Any = Arg(None, json_schema_extra={"type": "string"}, examples=["Approval needed"])
+    body: Any = Arg(None, json_schema_extra={"type": "string"}, examples=["Refund $42 to Ada?"])
     priority: Any = Arg(None, json_schema_extra={"enum": ["low", "normal", "medium", "high", "critical", None]})
     sound: Any = Arg(None, json_schema_extra={"type": ["string", "null"]})
     badge: Any = Arg(None, json_schema_extra={"type": ["integer", "null"]})

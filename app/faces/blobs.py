@@ -5,7 +5,7 @@ is sent). Only the URL's signature authorizes: no API key is needed, as with S3.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -92,7 +92,7 @@ async def _get(store: LocalStorage, key: str, filename: str, content_type: str, 
 
 
 async def _json(
-    send: Any, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None, *, head: bool = False
+    send: Any, status: int, payload: Mapping[str, Any], extra: dict[str, str] | None = None, *, head: bool = False
 ) -> None:
     body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -94,7 +94,7 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
                     known = client_error(exc)
                     if known is None:
                         log.exception("socket event %s failed", name)
-                    return (known or InternalError("Internal server error.")).to_body()
+                    return dict((known or InternalError("Internal server error.")).to_body())
 
             sio.on(name, on_event)
             return fn

@@ -42,6 +42,9 @@ SCOPES: tuple[str, ...] = (
     "data.tables:write",
     "files:read",
     "files:write",
+    # Organization webhooks see every event they subscribe to: for owners, admins and keys.
+    "webhooks:read",
+    "webhooks:write",
 )
 
 _MEMBER_SCOPES = frozenset(

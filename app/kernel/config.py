@@ -37,6 +37,9 @@ class Settings:
     log_level: str = "INFO"
     login_attempts_per_minute: int = 10  # per client address and email
     auth_requests_per_minute: int = 60  # login + accept-invite, per client address
+    # Each API key's and person's requests per minute; None: by plan (plans.json), 0: no limit.
+    rate_limit_per_minute: int | None = None
+    trusted_proxies: tuple[str, ...] = ()  # reverse proxies whose X-Forwarded-For is believed
     bootstrap_org: str = "My Organization"
     bootstrap_email: str = "admin@localhost"
     # base64 of 32 bytes; empty: <data_dir>/secret.key, generated once. Kept out of repr().
@@ -130,6 +133,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=get("SWITCHBOARD_LOG_LEVEL", "INFO").upper(),
         login_attempts_per_minute=int(get("SWITCHBOARD_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
         auth_requests_per_minute=int(get("SWITCHBOARD_AUTH_REQUESTS_PER_MINUTE", "60")),
+        rate_limit_per_minute=int(v) if (v := get("SWITCHBOARD_RATE_LIMIT_PER_MINUTE", "").strip()) else None,
+        trusted_proxies=tuple(p.strip() for p in get("SWITCHBOARD_TRUSTED_PROXIES", "").split(",") if p.strip()),
         bootstrap_org=get("SWITCHBOARD_BOOTSTRAP_ORG", "My Organization"),
         bootstrap_email=get("SWITCHBOARD_BOOTSTRAP_EMAIL", "admin@localhost"),
         secret_key=get("SWITCHBOARD_SECRET_KEY", ""),

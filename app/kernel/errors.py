@@ -22,7 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from typing_extensions import TypedDict
+
 __all__ = [
+    "ErrorBody",
     "SwitchboardError",
     "BadRequest",
     "AuthenticationRequired",
@@ -46,6 +49,18 @@ AUTH_MESSAGE = (
 )
 
 
+class ErrorDetail(TypedDict):
+    code: str
+    message: str
+    details: Any
+
+
+class ErrorBody(TypedDict):
+    """The one error envelope every face answers with."""
+
+    error: ErrorDetail
+
+
 class SwitchboardError(Exception):
     status = 500
     code = "internal_error"
@@ -65,7 +80,7 @@ class SwitchboardError(Exception):
         self.headers = headers or {}
         super().__init__(self.message)
 
-    def to_body(self) -> dict[str, Any]:
+    def to_body(self) -> ErrorBody:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 

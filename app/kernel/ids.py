@@ -6,9 +6,12 @@ import secrets
 import string
 import time
 
-__all__ = ["new_id", "new_sortable_id", "new_sortable_ids", "new_secret", "PREFIXES"]
+__all__ = ["new_id", "new_sortable_id", "new_sortable_ids", "new_secret", "could_be_id", "PREFIXES", "MAX_ID_LENGTH"]
 
 _ALPHABET = string.ascii_letters + string.digits
+# The id columns' width: every id made here fits (the longest prefix, "_", 8 + 17 characters).
+MAX_ID_LENGTH = 32
+_ID_CHARS = frozenset(_ALPHABET + "_-")
 
 # Every object kind and its prefix, so a stray id is recognisable at a glance.
 PREFIXES = {
@@ -35,6 +38,7 @@ PREFIXES = {
     "entry": "en",
     "file": "file",
     "webhook": "whk",
+    "event": "evt",
     "credential": "cred",
 }
 
@@ -88,6 +92,12 @@ def new_sortable_ids(kind: str, count: int) -> list[str]:
 def new_sortable_id(kind: str) -> str:
     """One id of ``new_sortable_ids``."""
     return new_sortable_ids(kind, 1)[0]
+
+
+def could_be_id(value: str) -> bool:
+    """Whether ``value`` could be an id made here: one that cannot names nothing (a lookup by
+    it is a 404, not a value the database refuses)."""
+    return 0 < len(value) <= MAX_ID_LENGTH and _ID_CHARS.issuperset(value)
 
 
 def new_secret(prefix: str, length: int = 43) -> str:

@@ -2,6 +2,8 @@
 
 The limits are configuration data (``app/plans.json``, or ``SWITCHBOARD_PLANS_FILE``). A
 resource missing from a plan's ``limits`` is unlimited; the default ``self-hosted`` plan has none.
+A plan's ``requests_per_minute`` is each API key's and each person's request allowance
+(``app/kernel/ratelimit.py``; 0: none); a plan that names none gets the self-hosted figure.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Awaitable, Callable
 
 from .errors import PlanLimitReached, ValidationFailed
 
-__all__ = ["Plan", "load_plans", "get_plan", "enforce_limit", "RESOURCE_LABELS"]
+__all__ = ["Plan", "load_plans", "get_plan", "enforce_limit", "RESOURCE_LABELS", "DEFAULT_REQUESTS_PER_MINUTE"]
+
+DEFAULT_REQUESTS_PER_MINUTE = 6000
 
 # How a resource reads in the 402 message: "the maximum of 1000 entries on the Free plan".
 RESOURCE_LABELS = {
@@ -37,6 +41,7 @@ class Plan:
     key: str
     name: str
     limits: dict[str, int]
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
 
 
 _plans_file: str = ""
@@ -54,7 +59,12 @@ def load_plans() -> dict[str, Plan]:
     path = Path(_plans_file) if _plans_file else Path(__file__).with_name("plans.json")
     raw = json.loads(path.read_text())
     return {
-        key: Plan(key=key, name=value.get("name", key), limits=dict(value.get("limits", {})))
+        key: Plan(
+            key=key,
+            name=value.get("name", key),
+            limits=dict(value.get("limits", {})),
+            requests_per_minute=int(value.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE)),
+        )
         for key, value in raw.items()
     }
 

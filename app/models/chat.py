@@ -28,8 +28,8 @@ class Agent(Model):
     test_mode = fields.BooleanField(default=False)
     enabled = fields.BooleanField(default=True)
     # Static headers sent with every webhook delivery (a receiver's own shared secret, say):
-    # name -> value encrypted for this agent, shown masked.
-    webhook_headers: fields.Field[dict[str, str]] = fields.JSONField(default=dict)
+    # name -> value encrypted for this agent, shown masked; null when none (agents made before).
+    webhook_headers: fields.Field[dict[str, str] | None] = fields.JSONField(null=True)
     # Custom-agent settings (provider, model, system prompt ...), used by the agent runner.
     config: fields.Field[dict[str, Any]] = fields.JSONField(default=dict)
     # HMAC signing secrets. After a rotation the previous one keeps signing until it expires.

@@ -1,11 +1,11 @@
-"""Organizations, people, memberships, sessions and API keys."""
+"""Organizations, people, memberships, sessions, API keys and event subscriptions."""
 
 from __future__ import annotations
 
 from tortoise import fields
 from tortoise.models import Model
 
-__all__ = ["Organization", "User", "Membership", "PasswordReset", "Session", "ApiKey", "ROLES"]
+__all__ = ["Organization", "User", "Membership", "PasswordReset", "Session", "ApiKey", "EventSubscription", "ROLES"]
 
 ROLES = ("owner", "admin", "member")
 
@@ -117,3 +117,34 @@ class ApiKey(Model):
 
     class Meta:
         table = "api_keys"
+
+
+class EventSubscription(Model):
+    """An organization's webhook for events (``whk_...``): which events go to which URL,
+    signed with its own secret (encrypted, bound to the subscription; after a rotation the
+    previous one keeps signing until it expires). ``failing_since`` is the first failed
+    attempt since the last success; past a day of failures it is disabled and says why."""
+
+    id = fields.CharField(max_length=32, primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "core.Organization", related_name="event_subscriptions", on_delete=fields.CASCADE
+    )
+    url = fields.CharField(max_length=2048)
+    events: fields.Field[list[str]] = fields.JSONField(default=list)
+    description = fields.CharField(max_length=500, default="")
+    signing_secret = fields.CharField(max_length=255)
+    previous_signing_secret = fields.CharField(max_length=255, null=True)
+    previous_secret_expires_at = fields.DatetimeField(null=True)
+    enabled = fields.BooleanField(default=True)
+    disabled_reason = fields.CharField(max_length=255, null=True)
+    disabled_at = fields.DatetimeField(null=True)
+    failing_since = fields.DatetimeField(null=True)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "core.User", related_name="event_subscriptions", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "event_subscriptions"
+        indexes = (("organization_id", "created_at"),)

@@ -7,8 +7,8 @@ The outbox itself knows no agents or conversations: the chat services register h
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from channels.base import DeliveryResult
 
@@ -22,6 +22,9 @@ __all__ = [
     "on_gone",
     "on_attempted",
     "attempted",
+    "Recorder",
+    "on_recorded",
+    "recorders",
     "failed_listeners",
     "gone_listeners",
     "wake",
@@ -42,6 +45,9 @@ class Recipient:
     # Whether ``target`` replaces the stored one in the delivery log (a changed webhook URL:
     # yes; a device's token, which the log must not show: no; listeners get it as "sent_to").
     record_target: bool = True
+    # Static headers of the receiver's own (a shared token), as of this attempt: never stored
+    # in the item, so a changed or removed header applies to deliveries still waiting.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 # secret_ref prefix ("agent") -> async fn(list of ids) -> {id: Recipient}; a missing id means
@@ -84,6 +90,24 @@ def on_gone(channel: str, listener: Listener) -> None:
     listeners = _gone.setdefault(channel, [])
     if listener not in listeners:
         listeners.append(listener)
+
+
+# item kind -> async fn([(item, result, the status it leads to)]): every recorded attempt of
+# that kind's items, one call per recorded batch, in the transaction that records them.
+Recorder = Callable[[list[tuple[dict[str, Any], DeliveryResult, str]]], Awaitable[None]]
+_recorders: dict[str, list[Recorder]] = {}
+
+
+def on_recorded(kind: str, recorder: Recorder) -> None:
+    """Hear every attempt of ``kind`` items as it is recorded: status ``succeeded``,
+    ``pending`` (to be retried) or ``failed`` (for good)."""
+    listeners = _recorders.setdefault(kind, [])
+    if recorder not in listeners:
+        listeners.append(recorder)
+
+
+def recorders() -> dict[str, list[Recorder]]:
+    return _recorders
 
 
 def on_attempted(listener: Callable[[list[str]], None]) -> None:

@@ -233,7 +233,7 @@ class OutboxWorker:
                 target=row.get("sent_to", row["target"]),
                 body=body.encode() if isinstance(body, str) else bytes(body),
                 secrets=recipient.secrets if recipient else (),
-                headers=dict(headers or {}),
+                headers={**(recipient.headers if recipient else {}), **(headers or {})},
             )
             out.append((row, outbound))
         if gone:
@@ -325,6 +325,7 @@ class OutboxWorker:
                     ),
                     [[code, target, now, now, item_id] for code, target, item_id in succeeded],
                 )
+            await _report(decisions)
         registry.attempted([d.item["id"] for d in batch])
 
 
@@ -339,6 +340,24 @@ def _attempt_outcome(result: DeliveryResult, status: str) -> str:
     if result.outcome == "gone":
         return "gone"
     return "retry" if status == "pending" else status
+
+
+async def _report(decisions: list[tuple[_Done, str, datetime | None]]) -> None:
+    """Each kind's recorders, with that kind's attempts in the batch (in its transaction)."""
+    recorders = registry.recorders()
+    if not recorders:
+        return
+    by_kind: dict[str, list[tuple[dict[str, Any], DeliveryResult, str]]] = {}
+    for d, status, _ in decisions:
+        if d.item.get("kind") in recorders:
+            by_kind.setdefault(d.item["kind"], []).append((d.item, d.result, status))
+    for kind, attempts in by_kind.items():
+        for recorder in recorders[kind]:
+            try:
+                async with atomic():  # a savepoint: a failing recorder undoes only its own writes
+                    await recorder(attempts)
+            except Exception:  # noqa: BLE001 - bookkeeping must not keep attempts from being recorded
+                log.exception("outbox: a recorder of %s items failed", kind)
 
 
 async def _tell(done: _Done) -> None:

@@ -8,7 +8,7 @@ wakes the worker after the commit. ``row`` builds what is written.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from tortoise import connections
@@ -20,7 +20,12 @@ from ..kernel.timefmt import utcnow
 from ..kernel.transactions import on_commit
 from . import registry
 
-__all__ = ["row", "write", "write_many", "enqueue", "wake_after_commit", "sealed_owner"]
+__all__ = ["row", "write", "write_many", "enqueue", "enqueue_rows", "wake_after_commit", "sealed_owner"]
+
+# The ``window_start`` of an item sent once: its retry window closed before it opened, so the
+# worker's rule (no retry once ``max_age`` has passed since ``window_start``) fails it after
+# its first attempt, whatever that attempt's outcome.
+_NO_RETRY_WINDOW = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def sealed_owner(item_id: str) -> str:
@@ -49,13 +54,15 @@ def row(
     failed: str | None = None,
     now: datetime | None = None,
     body: str | None = None,
+    retry: bool = True,
 ) -> dict[str, Any]:
     """One delivery as column -> value. Without an ``ordering_key`` the item is ordered
     with nothing else. ``sealed`` stores the body encrypted (it carries a secret, such as a
     one-time token): the worker opens it for the channel, the delivery log never shows it.
     ``failed`` records it as failed for that reason without an attempt (it cannot be sent
     from this server), so it still shows where it would have gone. ``body`` is ``payload``
-    already serialised, for callers writing the same body many times."""
+    already serialised, for callers writing the same body many times. ``retry=False``: one
+    attempt only (a test delivery: its result is reported, not pursued)."""
     now = now or utcnow()
     item_id = new_id("delivery")
     if body is None:
@@ -77,7 +84,7 @@ def row(
         "last_error": failed,
         "attempts": 0,
         "next_attempt_at": now,
-        "window_start": now,
+        "window_start": now if retry else _NO_RETRY_WINDOW,
         "agent_id": agent_id,
         "conversation_id": conversation_id,
         "message_id": message_id,
@@ -110,6 +117,15 @@ async def enqueue(**fields: Any) -> str:
     await write(conn.execute_query, item, dialect=conn.capabilities.dialect)
     await wake_after_commit()
     return str(item["id"])
+
+
+async def enqueue_rows(items: list[dict[str, Any]]) -> None:
+    """Queue ``row``s inside the current transaction, in one statement; they go out after the
+    commit. Nothing to queue: nothing done."""
+    if items:
+        conn = connections.get("default")
+        await write_many(conn.execute_many, items, dialect=conn.capabilities.dialect)
+        await wake_after_commit()
 
 
 async def wake_after_commit() -> None:

@@ -19,19 +19,17 @@ from typing import Any, Mapping
 
 import providers
 
-from ..kernel import crypto
 from ..kernel.errors import ValidationFailed
 from ..models.chat import Credential
+from . import sealed_headers
 from .validation import check_outbound_url
 
-__all__ = ["KEYS", "check_config", "public_config", "mcp_headers", "MASK"]
+__all__ = ["KEYS", "check_config", "public_config", "mcp_headers"]
 
 KEYS = ("provider", "model", "system_prompt", "temperature", "max_tokens", "mcp_servers", "credential_id", "base_url")
 MAX_SYSTEM_PROMPT = 100_000
 MAX_TOKENS = 200_000
 MAX_MCP_SERVERS = 20
-MAX_HEADERS = 20
-MASK = "********"
 _SERVER_KEYS = ("url", "headers", "require_approval")
 
 
@@ -60,7 +58,7 @@ async def check_config(
             problems[key] = ["is not a custom-agent setting"]
     config = {k: v for k, v in {**(current or {}), **changes}.items() if v is not None and k in KEYS}
     provider = config.get("provider")
-    if "provider" in config and provider not in providers.PROVIDERS:
+    if "provider" in config and (not isinstance(provider, str) or provider not in providers.PROVIDERS):
         problems["provider"] = [f"must be one of {', '.join(providers.names())}"]
     if "model" in config and (not isinstance(config["model"], str) or not config["model"].strip() or len(config["model"]) > 200):
         problems["model"] = ["must be a model name of 1 to 200 characters"]
@@ -125,24 +123,13 @@ async def _check_servers(
             url = await check_outbound_url(f"{path}.url", url if isinstance(url, str) else "-", allow_private=allow_private)
         except ValidationFailed as exc:
             problems.update(exc.details)
-        headers = server.get("headers") or {}
-        sealed: dict[str, str] = {}
-        if not isinstance(headers, dict) or len(headers) > MAX_HEADERS:
-            problems[f"{path}.headers"] = [f"must be an object of at most {MAX_HEADERS} header names and values"]
-            headers = {}
-        for name, header in headers.items():
-            if not isinstance(header, str) or not name or any(c in name + header for c in "\r\n") or len(header) > 8192:
-                problems[f"{path}.headers.{name}"] = ["must be a header value on one line"]
-            elif header == MASK and isinstance(before.get(url), dict) and name in before[url]:
-                sealed[name] = before[url][name]  # shown masked, sent back unchanged: keep it
-            elif header == MASK:
-                problems[f"{path}.headers.{name}"] = ["is the mask of a value this server does not have; send the value"]
-            else:
-                sealed[name] = crypto.encrypt(header, _owner(agent_id))
+        headers = sealed_headers.seal(
+            server.get("headers"), owner=_owner(agent_id), before=before.get(url), path=f"{path}.headers", problems=problems
+        )
         approval = server.get("require_approval", False)
         if not isinstance(approval, bool) and not (isinstance(approval, list) and all(isinstance(t, str) and t for t in approval)):
             problems[f"{path}.require_approval"] = ["must be true, false or a list of tool names"]
-        out.append({"url": url, "headers": sealed, "require_approval": approval})
+        out.append({"url": url, "headers": headers, "require_approval": approval})
     return out
 
 
@@ -154,18 +141,12 @@ def public_config(config: Mapping[str, Any], *, show_urls: bool = True) -> dict[
         out["base_url"] = None
     if isinstance(out.get("mcp_servers"), list):
         out["mcp_servers"] = [
-            {**s, "url": s.get("url") if show_urls else None, "headers": {name: MASK for name in (s.get("headers") or {})}}
+            {**s, "url": s.get("url") if show_urls else None, "headers": sealed_headers.masked(s.get("headers"))}
             for s in out["mcp_servers"] if isinstance(s, dict)
         ]
     return out
 
 
 def mcp_headers(agent_id: str, server: Mapping[str, Any]) -> dict[str, str]:
-    """A server's headers as sent (for the runner); a value that no longer decrypts is left out."""
-    out = {}
-    for name, value in (server.get("headers") or {}).items():
-        try:
-            out[name] = crypto.decrypt(value, _owner(agent_id))
-        except crypto.CryptoError:
-            continue
-    return out
+    """A server's headers as sent (for the runner)."""
+    return sealed_headers.unseal(server.get("headers"), _owner(agent_id))

@@ -15,7 +15,7 @@ from ..kernel.plans import enforce_limit
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic
 from ..models.chat import PROTOCOLS, Agent, OutboxItem
-from . import agent_config, signing
+from . import agent_config, files, sealed_headers, signing
 from .validation import check_outbound_url
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "may_see_urls",
     "encrypt_stored_secrets",
     "outbox_key",
+    "reply_url",
     "UNSET",
     "CONFIG_KEYS",
 ]
@@ -52,6 +53,11 @@ def outbox_key(agent_id: str) -> str:
     """The ``secret_ref`` and ``hold_key`` of the agent's deliveries: it signs them, and
     while it is disabled they are held."""
     return f"agent:{agent_id}"
+
+
+def reply_url(agent_id: str, link_base: str | None = None) -> str:
+    """Where the agent answers a message (named in every webhook body it receives)."""
+    return f"{files.base_url(link_base)}/webhooks/agents/{agent_id}/reply"
 
 
 def _owner(agent_id: str) -> str:
@@ -77,6 +83,7 @@ async def create_agent(
     test_webhook_url: str | None = None,
     enabled: bool = True,
     config: dict[str, Any] | None = None,
+    webhook_headers: dict[str, Any] | None = None,
     allow_private_webhooks: bool = False,
 ) -> tuple[Agent, str]:
     """Create an agent; return it with its signing secret (the only time it is returned)."""
@@ -93,6 +100,7 @@ async def create_agent(
     checked = await agent_config.check_config(
         config or {}, organization_id=org.id, agent_id=agent_id, protocol=protocol, allow_private=allow_private_webhooks
     )
+    headers = _check_webhook_headers(agent_id, webhook_headers, None)
     await enforce_limit(org.plan, "agents", lambda: Agent.filter(organization_id=org.id).count())
     secret = signing.new()
     async with atomic():
@@ -105,11 +113,35 @@ async def create_agent(
             test_webhook_url=test_webhook_url,
             enabled=enabled,
             config=checked,
+            webhook_headers=headers,
             signing_secret=signing.seal(_owner(agent_id), secret),
         )
         if not enabled:
             await outbox.hold(outbox_key(agent_id))
     return agent, secret
+
+
+# What the webhook channel sets itself; a static header may not replace it.
+_RESERVED_HEADERS = ("content-type", "content-length", "host", "transfer-encoding", "connection", "user-agent", "x-switchboard-")
+
+
+def _headers_owner(agent_id: str) -> str:
+    return f"agent:{agent_id}:webhook-headers"
+
+
+def _check_webhook_headers(agent_id: str, value: Any, stored: dict[str, str] | None) -> dict[str, str]:
+    problems: dict[str, list[str]] = {}
+    headers = sealed_headers.seal(
+        value, owner=_headers_owner(agent_id), before=stored, path="webhook_headers", problems=problems, reserved=_RESERVED_HEADERS
+    )
+    if problems:
+        raise ValidationFailed(details=problems)
+    return headers
+
+
+def webhook_headers(agent: Agent) -> dict[str, str]:
+    """The static headers as shown: names with masked values."""
+    return sealed_headers.masked(agent.webhook_headers)
 
 
 def may_see_urls(principal: Principal) -> bool:
@@ -150,6 +182,7 @@ async def update_agent(
     enabled: bool | None = None,
     test_mode: bool | None = None,
     config: dict[str, Any] | None = None,  # the settings to change; None as a value removes one
+    webhook_headers: Any = UNSET,  # the whole set; masks sent back keep their values
     allow_private_webhooks: bool = False,
 ) -> Agent:
     require_scope(principal, "agents:write")
@@ -162,6 +195,8 @@ async def update_agent(
             raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     if test_webhook_url is not UNSET:
         agent.test_webhook_url = await check_outbound_url("test_webhook_url", test_webhook_url, allow_private=allow_private_webhooks)
+    if webhook_headers is not UNSET:
+        agent.webhook_headers = _check_webhook_headers(agent.id, webhook_headers, agent.webhook_headers)
     if enabled is not None:
         agent.enabled = enabled
     if test_mode is not None:
@@ -234,7 +269,9 @@ async def _resolve_agents(agent_ids: list[str]) -> dict[str, outbox.Recipient]:
     for a in await Agent.filter(id__in=agent_ids):
         url = delivery_url(a)
         try:
-            out[a.id] = outbox.Recipient(secrets=signing_secrets(a, now), target=url)
+            out[a.id] = outbox.Recipient(
+                secrets=signing_secrets(a, now), target=url, headers=sealed_headers.unseal(a.webhook_headers, _headers_owner(a.id))
+            )
         except crypto.CryptoError:
             # A key problem is the operator's to fix: retry later rather than send unsigned.
             log.error("agent %s: its signing secret does not decrypt; check SWITCHBOARD_SECRET_KEY", a.id)

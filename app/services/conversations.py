@@ -11,13 +11,16 @@ from typing import Any
 
 from ..events import bus
 from ..events.payloads import conversation_json
+from tortoise.exceptions import IntegrityError
+
 from ..kernel.auth import Principal, require_scope
 from ..kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..kernel.ids import new_id
+from ..kernel.ids import could_be_id, new_id
 from ..models.chat import Agent, Conversation
 from ..models.core import Membership
 from ..kernel.pagination import newest_first, next_page
 from ..kernel.transactions import atomic
+from . import subscriptions
 from .agents import find_agent
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
     "recent_conversations",
     "ensure_enabled",
     "visible_sql",
+    "named_by_client",
+    "open_for_client",
 ]
 
 
@@ -37,7 +42,7 @@ def ensure_enabled(agent: Agent) -> None:
 
 
 async def create_conversation(
-    principal: Principal, agent_id: str, *, title: str | None = None, user_id: str | None = None
+    principal: Principal, agent_id: str, *, title: str | None = None, user_id: str | None = None, client_id: str | None = None
 ) -> Conversation:
     require_scope(principal, "conversations:write")
     agent = await find_agent(principal, agent_id)
@@ -70,11 +75,55 @@ async def create_conversation(
             agent=agent,
             user_id=owner_id,
             title=title,
+            client_id=client_id,
         )
-        await bus.emit_on_commit(
-            "conversation.created", [bus.user_room(owner_id), bus.org_room(principal.org_id)], conversation_json(conv)
-        )
+        shown = conversation_json(conv)
+        await bus.emit_on_commit("conversation.created", [bus.user_room(owner_id), bus.org_room(principal.org_id)], shown)
+        await subscriptions.publish(principal.org_id, "conversation.created", conv.id, shown)
     return conv
+
+
+MAX_CLIENT_ID = 255
+
+
+async def named_by_client(principal: Principal, agent_id: str, ref: str) -> str | None:
+    """The id of the agent's conversation that ``ref`` names: one of ours, or the id an
+    automation gave it when it opened it (``open_for_client``); None when neither."""
+    found: list[Any] = []
+    if could_be_id(ref):
+        found = await Conversation.filter(agent_id=agent_id, organization_id=principal.org_id, id=ref).values_list("id", flat=True)
+    if not found and ref and len(ref) <= MAX_CLIENT_ID:
+        found = await Conversation.filter(
+            agent_id=agent_id, organization_id=principal.org_id, client_id=ref
+        ).values_list("id", flat=True)
+    return str(found[0]) if found else None
+
+
+async def open_for_client(principal: Principal, agent_id: str, ref: str, *, user_id: str | None = None) -> str:
+    """The agent's conversation named ``ref``; a name we never issued opens one for
+    ``user_id`` (the organization's owner when None) and is remembered for it, so the
+    client's later messages with the same name land there too."""
+    ref = ref.strip()
+    if not ref or len(ref) > MAX_CLIENT_ID:
+        raise ValidationFailed(details={"conversationId": [f"must be 1 to {MAX_CLIENT_ID} characters"]})
+    await find_agent(principal, agent_id)
+    found = await named_by_client(principal, agent_id, ref)
+    if found is not None:
+        return found
+    if user_id is None:
+        owners = await Membership.filter(organization_id=principal.org_id, role="owner", status="active").order_by(
+            "created_at"
+        ).limit(1).values_list("user_id", flat=True)
+        user_id = str(owners[0]) if owners else None
+    try:
+        conv = await create_conversation(principal, agent_id, user_id=user_id, client_id=ref)
+    except IntegrityError:
+        # Another request opened it first: both land in the same one.
+        found = await named_by_client(principal, agent_id, ref)
+        if found is None:
+            raise
+        return found
+    return conv.id
 
 
 def _visible(principal: Principal) -> dict[str, Any]:

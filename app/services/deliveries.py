@@ -38,6 +38,11 @@ _CHANNEL_SCOPES = {
     "apns": ("push:write", "push:write"),
     "webpush": ("push:write", "push:write"),
 }
+# Kinds of items that are another domain's business in the same way: an organization's event
+# subscriptions' deliveries are for those who manage subscriptions.
+_KIND_SCOPES = {
+    "event_subscription": ("webhooks:read", "webhooks:write"),
+}
 
 
 def _check_reader(principal: Principal, scope: str) -> None:
@@ -49,12 +54,19 @@ async def list_deliveries(
     *,
     status: str | None = None,
     agent_id: str | None = None,
+    kind: str | None = None,
+    secret_ref: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[OutboxItem], str | None]:
-    """Newest first, keyset-paginated on (created_at, id)."""
-    _check_reader(principal, "agents:read")
+    """Newest first, keyset-paginated on (created_at, id). ``kind`` and ``secret_ref`` narrow
+    it to one sender's deliveries (an event subscription's)."""
+    _check_reader(principal, _KIND_SCOPES[kind][0] if kind in _KIND_SCOPES else "agents:read")
     query = OutboxItem.filter(organization_id=principal.org_id)
+    if kind is not None:
+        query = query.filter(kind=kind)
+    if secret_ref is not None:
+        query = query.filter(secret_ref=secret_ref)
     if status is not None:
         if status not in STATUSES:
             raise ValidationFailed(details={"status": [f"must be one of {', '.join(STATUSES)}"]})
@@ -64,19 +76,29 @@ async def list_deliveries(
     hidden = [channel for channel, (read, _) in _CHANNEL_SCOPES.items() if read not in principal.scopes]
     if hidden:
         query = query.exclude(channel__in=hidden)
+    hidden_kinds = [k for k, (read, _) in _KIND_SCOPES.items() if read not in principal.scopes]
+    if hidden_kinds:
+        query = query.exclude(kind__in=hidden_kinds)
     return next_page(await newest_first(query, cursor, limit), limit)
 
 
 def may_read_body(principal: Principal, item: OutboxItem) -> bool:
-    """A message's text is for those who may read conversations; a sealed body (it carries a
-    one-time token) is for nobody."""
-    return "conversations:read" in principal.scopes and not crypto.is_encrypted(item.body)
+    """A message's text is for those who may read conversations (an event subscription's
+    body for those who manage subscriptions); a sealed body (it carries a one-time token) is
+    for nobody."""
+    read = _KIND_SCOPES[item.kind][0] if item.kind in _KIND_SCOPES else "conversations:read"
+    return read in principal.scopes and not crypto.is_encrypted(item.body)
 
 
 async def _find(principal: Principal, delivery_id: str, *, write: bool = False) -> OutboxItem:
     item = await OutboxItem.get_or_none(id=delivery_id, organization_id=principal.org_id)
     if item is None:
         raise NotFound("Delivery not found.")
+    if item.kind in _KIND_SCOPES:
+        read, change = _KIND_SCOPES[item.kind]
+        _check_reader(principal, change if write else read)
+        return item
+    _check_reader(principal, "agents:write" if write else "agents:read")
     if item.channel in _CHANNEL_SCOPES:
         read, change = _CHANNEL_SCOPES[item.channel]
         require_scope(principal, change if write else read)
@@ -86,7 +108,6 @@ async def _find(principal: Principal, delivery_id: str, *, write: bool = False) 
 async def get_delivery(principal: Principal, delivery_id: str) -> tuple[OutboxItem, list[DeliveryAttempt], bool]:
     """The item, its newest ``ATTEMPT_LOG_LIMIT`` attempts (oldest first) and whether older
     ones were left out (a delivery retried by hand many times can have any number)."""
-    _check_reader(principal, "agents:read")
     item = await _find(principal, delivery_id)
     newest = list(await DeliveryAttempt.filter(delivery_id=item.id).order_by("-id").limit(ATTEMPT_LOG_LIMIT + 1))
     truncated = len(newest) > ATTEMPT_LOG_LIMIT
@@ -95,7 +116,6 @@ async def get_delivery(principal: Principal, delivery_id: str) -> tuple[OutboxIt
 
 async def retry_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
     """Queue a finished delivery again, with a fresh retry window. Same id, same body."""
-    _check_reader(principal, "agents:write")
     item = await _find(principal, delivery_id, write=True)
     if item.status == "cancelled":
         raise Conflict("This delivery was cancelled and cannot be sent.", code="delivery_cancelled")
@@ -115,7 +135,6 @@ async def retry_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
 async def cancel_delivery(principal: Principal, delivery_id: str) -> OutboxItem:
     """Stop a queued delivery for good (it stays in the log as ``cancelled``). One already
     handed to its channel may still arrive: the attempt in flight is not called back."""
-    _check_reader(principal, "agents:write")
     item = await _find(principal, delivery_id, write=True)
     who = f"API key {principal.api_key_id}" if principal.kind == "api_key" or principal.user is None else principal.user.email
     if not await outbox.cancel([item.id], f"cancelled by {who}"):

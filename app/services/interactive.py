@@ -9,7 +9,7 @@
   update, one callback); ``ExpiryClock`` runs it when the next one is due and at start, so
   an expiry that passed while the server was down is sent after the restart.
 * ``get_message(wait=N)`` answers once the interaction is settled or after N seconds; it
-  waits on an in-process future, holding no database connection and no thread.
+  waits on a watch (``app.kernel.waiters``), holding no database connection and no thread.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from ..kernel.recurring import Recurring
 from ..kernel.errors import Conflict, Forbidden, NotFound, SwitchboardError, ValidationFailed
 from ..kernel.timefmt import iso, utcnow
 from ..kernel.transactions import atomic, in_atomic, on_commit
+from ..kernel.waiters import Waiters
 from ..models.chat import Conversation, Interaction, Message
-from . import action_tokens, callbacks, messages, push
+from . import action_tokens, callbacks, messages, push, subscriptions
 from .conversations import visible_sql
 from .interactive_elements import check_answer, check_elements
-from .validation import check_outbound_url
+from .validation import MAX_WAIT_SECONDS, check_outbound_url, check_wait
 
 __all__ = [
     "send_interactive",
@@ -56,7 +57,6 @@ __all__ = [
 
 log = logging.getLogger("switchboard.interactive")
 
-MAX_WAIT_SECONDS = 60
 # Every client receives an interactive message in full (events, history, sync pages).
 MAX_ELEMENTS_BYTES = 64 * 1024
 MAX_EXPIRY = timedelta(days=90)
@@ -70,15 +70,13 @@ class Expired(SwitchboardError):
 # ---------------------------------------------------------------- waiting
 
 
-# message id -> futures of the long-polls waiting on it; each is resolved with the settled
-# interaction, so a thousand waiters on one message cost no database read each.
-_waiters: dict[str, set[asyncio.Future[Interaction]]] = {}
+# By message id: the long-polls waiting on it, woken with the settled interaction, so a
+# thousand waiters on one message cost no database read each.
+_waiters: Waiters[Interaction] = Waiters()
 
 
 def _settled(interaction: Interaction) -> None:
-    for future in _waiters.pop(interaction.message_id, ()):
-        if not future.done():
-            future.set_result(interaction)
+    _waiters.wake(interaction.message_id, interaction)
 
 
 async def _settle_after_commit(interaction: Interaction) -> None:
@@ -142,11 +140,6 @@ async def send_interactive(
     )
 
 
-def _check_wait(wait: float, name: str) -> None:
-    if not 0 <= wait <= MAX_WAIT_SECONDS:
-        raise ValidationFailed(details={name: [f"must be between 0 and {MAX_WAIT_SECONDS} seconds"]})
-
-
 async def send_and_wait(
     principal: Principal, conversation_id: str, *, wait: float, **send: Any
 ) -> tuple[Message, Interaction | None]:
@@ -154,7 +147,7 @@ async def send_and_wait(
     tool ask_approval): both rights are checked before anything is sent."""
     if wait > 0:
         require_scope(principal, "conversations:read")
-    _check_wait(wait, "wait_seconds")
+    check_wait(wait, "wait_seconds")
     message, interaction = await send_interactive(principal, conversation_id, **send)
     if wait <= 0:
         return message, interaction
@@ -199,25 +192,17 @@ async def wait_settled(message_id: str, timeout: float) -> Interaction | None:
     answer recorded by this process wakes it at once; one recorded by another gateway
     process is seen within ``_RECHECK_SECONDS``."""
     loop = asyncio.get_running_loop()
-    future: asyncio.Future[Interaction] = loop.create_future()
-    _waiters.setdefault(message_id, set()).add(future)
     deadline = loop.time() + timeout
-    try:
+    with _waiters.watch(message_id) as watch:
         while True:
             current = await Interaction.get_or_none(message_id=message_id)
             left = deadline - loop.time()
             if current is None or current.status != "pending" or left <= 0:
                 return current
             try:
-                return await asyncio.wait_for(asyncio.shield(future), timeout=min(left, _RECHECK_SECONDS))
-            except asyncio.TimeoutError:
+                return await watch.next(min(left, _RECHECK_SECONDS))
+            except TimeoutError:
                 continue
-    finally:
-        waiting = _waiters.get(message_id)
-        if waiting is not None:
-            waiting.discard(future)
-            if not waiting:
-                _waiters.pop(message_id, None)
 
 
 # ---------------------------------------------------------------- answer
@@ -303,14 +288,15 @@ async def respond_with_token(token: str, message_id: str, answer: Mapping[str, A
 
 
 async def _settle(message: Message, interaction: Interaction, owner_id: str, now: datetime) -> None:
-    callback = outbox.row(**_callback_fields(interaction)) if interaction.callback_url else None
+    items = [outbox.row(**_callback_fields(interaction))] if interaction.callback_url else []
+    items += await _subscribed(message, interaction, "interactive.responded")
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite" and not in_atomic():
         # Answers arriving together share one transaction (each in its own savepoint).
-        won = await _sqlite_answers.submit((interaction, callback, now))
+        won = await _sqlite_answers.submit((interaction, items, now))
     else:
         async with atomic() as conn:
-            won = await _record_answer(conn, interaction, callback, now)
+            won = await _record_answer(conn, interaction, items, now)
     if not won:
         current = await Interaction.get(message_id=message.id)
         raise _refusal(current, now) or Expired()
@@ -335,24 +321,35 @@ def _answer_values(interaction: Interaction, now: datetime) -> list[Any]:
     ]
 
 
-async def _record_answer(conn: Any, interaction: Interaction, callback: dict[str, Any] | None, now: datetime) -> bool:
-    """Any backend, in the caller's transaction: the conditional update, then its callback."""
+async def _record_answer(conn: Any, interaction: Interaction, items: list[dict[str, Any]], now: datetime) -> bool:
+    """Any backend, in the caller's transaction: the conditional update, then its outbox
+    items (the callback, the event subscriptions' deliveries)."""
     dialect = conn.capabilities.dialect
     count, _ = await conn.execute_query(placeholders(dialect, _ANSWER_SQL), _answer_values(interaction, now))
     if not count:
         return False
-    if callback is not None:
-        await outbox.write(conn.execute_query, callback, dialect=dialect)
+    for item in items:
+        await outbox.write(conn.execute_query, item, dialect=dialect)
     return True
 
 
-def _record_answer_sqlite(db: sqlite3.Connection, item: tuple[Interaction, dict[str, Any] | None, datetime]) -> bool:
-    interaction, callback, now = item
+def _record_answer_sqlite(db: sqlite3.Connection, answer: tuple[Interaction, list[dict[str, Any]], datetime]) -> bool:
+    interaction, items, now = answer
     if not db.execute(_ANSWER_SQL, _answer_values(interaction, now)).rowcount:
         return False
-    if callback is not None:
-        outbox.write(db.execute, callback)
+    for item in items:
+        outbox.write(db.execute, item)
     return True
+
+
+async def _subscribed(message: Message, interaction: Interaction, event: str) -> list[dict[str, Any]]:
+    """The event subscriptions' deliveries of a settled interaction: ``message.updated`` and
+    ``event``, both carrying the message as the socket event shows it."""
+    data = message_json(message, interaction)
+    items: list[dict[str, Any]] = []
+    for name in ("message.updated", event):
+        items += await subscriptions.deliveries_for(interaction.organization_id, name, interaction.conversation_id, data)
+    return items
 
 
 _sqlite_answers = sqlite_direct.GroupCommit(_record_answer_sqlite)
@@ -392,29 +389,21 @@ async def get_message(
     """The message with its interaction; with ``wait``, once it is settled or after ``wait``
     seconds, whichever comes first."""
     require_scope(principal, "conversations:read")
-    _check_wait(wait, "wait")
+    check_wait(wait, "wait")
     message, interaction, _ = await _find(principal, message_id)
     if interaction is None or interaction.status != "pending" or wait <= 0:
         return message, interaction
-    future: asyncio.Future[Interaction] = asyncio.get_running_loop().create_future()
-    _waiters.setdefault(message.id, set()).add(future)
-    try:
-        # Re-read once registered: an answer committed in between must not be missed.
+    with _waiters.watch(message.id) as watch:
+        # Re-read once watched: an answer committed in between must not be missed.
         await interaction.refresh_from_db()
         if interaction.status == "pending":
             timeout = wait
             if interaction.expires_at is not None:
                 timeout = min(timeout, max(0.0, (interaction.expires_at - utcnow()).total_seconds()) + 1)
             try:
-                interaction = await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
-            except asyncio.TimeoutError:
+                interaction = await watch.next(timeout)
+            except TimeoutError:
                 await interaction.refresh_from_db()  # settled by another process, perhaps
-    finally:
-        waiting = _waiters.get(message.id)
-        if waiting is not None:
-            waiting.discard(future)
-            if not waiting:
-                _waiters.pop(message.id, None)
     return message, interaction
 
 
@@ -457,6 +446,7 @@ async def _expire(interaction: Interaction) -> int:
         owner = await Conversation.filter(id=interaction.conversation_id).values_list("user_id", flat=True)
         if message is not None and owner:
             await _announce(message, interaction, str(owner[0]))
+            await outbox.enqueue_rows(await _subscribed(message, interaction, "interactive.expired"))
         else:
             await _settle_after_commit(interaction)
     return 1

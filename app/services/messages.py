@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Literal
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
@@ -29,9 +29,9 @@ from ..kernel.ids import new_id
 from ..kernel.timefmt import utcnow
 from ..kernel.transactions import atomic, in_atomic, on_commit
 from ..models.chat import Interaction, Message
-from . import files, usage
+from . import files, subscriptions, usage
 from . import typing_indicators as typing_service
-from .agents import outbox_key
+from .agents import outbox_key, reply_url
 from .conversations import access_conversation, visible_sql
 
 __all__ = [
@@ -143,6 +143,8 @@ async def _store(
     status: str = "complete",
     meta: dict[str, Any] | None = None,
     attachments: files.Attached | None = None,
+    link_base: str | None = None,
+    origin: Literal["person", "automation"] = "person",
 ) -> Message:
     """Write the message (and, for a webhook agent, its outbox row) in one transaction,
     then emit ``message.created`` and wake the outbox worker. ``interactive`` is
@@ -182,7 +184,10 @@ async def _store(
     if role == "user" and target.agent_protocol == "webhook":
         url = target.test_webhook_url if target.test_mode and target.test_webhook_url else target.webhook_url
         if url:
-            event = message_created(message, agent_id=target.agent_id, user_email=user_email)
+            event = message_created(
+                message, agent_id=target.agent_id, user_email=user_email, organization_id=target.organization_id,
+                reply_url=reply_url(target.agent_id, link_base), origin=origin,
+            )
             delivery = outbox.row(
                 organization_id=target.organization_id,
                 channel="webhook",
@@ -198,29 +203,56 @@ async def _store(
                 message_id=row["id"],
                 now=now,
             )
+    announced = await subscriptions.pending(target.organization_id, "message.created", conv_id)
+    outgoing = _outgoing(delivery, announced, message, interaction)
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite" and not in_atomic():
         # The write joins other requests' in a shared commit and lands even if this request is
         # cancelled meanwhile (a client hanging up): its announcements must not be cut off.
-        task = asyncio.ensure_future(_commit(target, message, row, delivery, _write_sqlite, clears_typing))
+        task = asyncio.ensure_future(_commit(target, message, row, outgoing, _write_sqlite, clears_typing))
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
-    return await _commit(target, message, row, delivery, _write, clears_typing, interaction)
+    return await _commit(target, message, row, outgoing, _write, clears_typing, interaction)
+
+
+# The outbox rows written with a message, made once the write has given it its seq.
+Outgoing = Callable[[int], list[dict[str, Any]]]
+
+
+def _outgoing(
+    delivery: dict[str, Any] | None, announced: subscriptions.Pending | None, message: Message, interaction: Any
+) -> Outgoing | None:
+    """The agent's webhook delivery and the event subscriptions' (whose data is the message
+    as the socket event shows it, seq included)."""
+    if delivery is None and announced is None:
+        return None
+
+    def rows(seq: int) -> list[dict[str, Any]]:
+        items = []
+        if delivery is not None:
+            delivery["ordering_seq"] = seq
+            items.append(delivery)
+        if announced is not None:
+            message.seq = seq
+            items += announced.rows(message_json(message, interaction))
+        return items
+
+    return rows
 
 
 async def _commit(
     target: Target,
     message: Message,
     row: dict[str, Any],
-    delivery: dict[str, Any] | None,
-    write: Callable[[dict[str, Any], dict[str, Any] | None], Awaitable[int]],
+    outgoing: Outgoing | None,
+    write: Callable[[dict[str, Any], Outgoing | None], Awaitable[int]],
     clears_typing: bool,
     interaction: Any = None,
 ) -> Message:
     """Write, then announce: ``message.created``, the outbox wake-up, the typing clear."""
-    seq = await write(row, delivery)
+    seq = await write(row, outgoing)
     message.seq = seq
-    if delivery is not None:
+    if outgoing is not None:
         await outbox.wake_after_commit()
     await bus.emit_on_commit(
         "message.created",
@@ -278,7 +310,7 @@ def _retrieve(task: asyncio.Task[Message]) -> None:
         task.exception()
 
 
-async def _write(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
+async def _write(row: dict[str, Any], outgoing: Outgoing | None) -> int:
     """Any backend: bump the counter, insert the rows, in one transaction."""
     async with atomic() as conn:
         dialect = conn.capabilities.dialect
@@ -291,23 +323,21 @@ async def _write(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
             values["elements"] = Message._meta.fields_map["elements"].to_db_value(values["elements"], Message)
         sql, params = insert_sql("messages", values)
         await conn.execute_query(_placeholders(dialect, sql), params)
-        if delivery is not None:
-            delivery["ordering_seq"] = seq
-            await outbox.write(conn.execute_query, delivery, dialect=dialect)
+        for item in outgoing(seq) if outgoing is not None else ():
+            await outbox.write(conn.execute_query, item, dialect=dialect)
     return seq
 
 
-def _insert_sqlite(db: sqlite3.Connection, rows: tuple[dict[str, Any], dict[str, Any] | None]) -> int:
-    row, delivery = rows
+def _insert_sqlite(db: sqlite3.Connection, rows: tuple[dict[str, Any], Outgoing | None]) -> int:
+    row, outgoing = rows
     bumped = db.execute(_BUMP["sqlite"], (row["created_at"], row["conversation_id"])).fetchone()
     if bumped is None:  # deleted since it was read (its agent was deleted meanwhile)
         raise NotFound("Conversation not found.")
     seq = int(bumped[0])
     sql, params = insert_sql("messages", {**row, "seq": seq})
     db.execute(sql, params)
-    if delivery is not None:
-        delivery["ordering_seq"] = seq
-        outbox.write(db.execute, delivery)
+    for item in outgoing(seq) if outgoing is not None else ():
+        outbox.write(db.execute, item)
     return seq
 
 
@@ -316,27 +346,65 @@ def _insert_sqlite(db: sqlite3.Connection, rows: tuple[dict[str, Any], dict[str,
 _sqlite_writes = sqlite_direct.GroupCommit(_insert_sqlite)
 
 
-async def _write_sqlite(row: dict[str, Any], delivery: dict[str, Any] | None) -> int:
-    return await _sqlite_writes.submit((row, delivery))
+async def _write_sqlite(row: dict[str, Any], outgoing: Outgoing | None) -> int:
+    return await _sqlite_writes.submit((row, outgoing))
 
 
 async def send_user_message(
-    principal: Principal, conversation_id: str, content: str, *, attachments: Any = None, link_base: str | None = None
+    principal: Principal,
+    conversation_id: str,
+    content: str,
+    *,
+    attachments: Any = None,
+    link_base: str | None = None,
+    external_message_id: str | None = None,
+    origin: Literal["person", "automation"] = "person",
+    meta: dict[str, Any] | None = None,
 ) -> Message:
     """A person's message: with an API key (on the owner's behalf) or the owner's session.
     ``attachments``: ids of confirmed files; ``link_base``: the host the request came to, for
-    their download URLs when no public URL is configured."""
+    their download URLs (and the agent's reply URL) when no public URL is configured.
+    ``origin="automation"``: posted by an automation for the person (the agent's webhook
+    says so, so a workflow can skip its own); deduplicated on ``external_message_id``."""
     require_scope(principal, "conversations:write")
     attached = await files.attach(principal, attachments, link_base)
     content = _check_content(content, empty_ok=attached is not None)
+    external_message_id = _check_external_id(external_message_id)
     target = await _target(principal, conversation_id)
     if principal.kind == "session" and (principal.user is None or principal.user.id != target.owner_id):
         raise Forbidden("Only the conversation's owner can send messages in it.")
     _ensure_enabled(target)
     await usage.check_messages_per_day(principal.organization)
-    return await _store(
-        target, role="user", content=content, user_id=target.owner_id, user_email=target.owner_email, attachments=attached
+    return await _store_once(
+        target, external_message_id, role="user", content=content, user_id=target.owner_id, user_email=target.owner_email,
+        attachments=attached, link_base=link_base, origin=origin, meta=meta,
     )
+
+
+def _check_external_id(external_message_id: str | None) -> str | None:
+    if external_message_id is not None:
+        external_message_id = external_message_id.strip() or None
+        if external_message_id is not None and len(external_message_id) > 255:
+            raise ValidationFailed(details={"external_message_id": ["must be at most 255 characters"]})
+    return external_message_id
+
+
+async def _store_once(target: Target, external_message_id: str | None, **fields: Any) -> Message:
+    """``_store``, where a repeated ``external_message_id`` in the conversation is 409
+    ``duplicate_message`` naming the message stored first."""
+    try:
+        return await _store(target, external_message_id=external_message_id, **fields)
+    except IntegrityError:
+        if external_message_id is None:
+            raise
+        existing = await Message.filter(conversation_id=target.conversation_id, external_message_id=external_message_id).first()
+        if existing is None:
+            raise
+        raise Conflict(
+            "Message with this external_message_id already exists",
+            code="duplicate_message",
+            details={"message_id": existing.id, "external_message_id": external_message_id},
+        ) from None
 
 
 async def agent_target(principal: Principal, conversation_id: str, *, agent_id: str | None = None) -> Target:
@@ -373,6 +441,7 @@ async def originate(
     agent_id: str | None = None,
     attachments: Any = None,
     link_base: str | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Message:
     """An agent's message, deduplicated on ``external_message_id``. With ``agent_id`` (sent
     through the agent's own endpoint) the conversation must be that agent's. ``attachments``:
@@ -384,28 +453,12 @@ async def originate(
         raise ValidationFailed(details={"role": ['must be "assistant"']})
     attached = await files.attach(principal, attachments, link_base)
     content = _check_content(content, empty_ok=attached is not None)
-    if external_message_id is not None:
-        external_message_id = external_message_id.strip() or None
-        if external_message_id is not None and len(external_message_id) > 255:
-            raise ValidationFailed(details={"external_message_id": ["must be at most 255 characters"]})
+    external_message_id = _check_external_id(external_message_id)
     target = await agent_target(principal, conversation_id, agent_id=agent_id)
-    try:
-        message = await _store(
-            target, role="assistant", content=content, user_id=None, user_email=None,
-            external_message_id=external_message_id, clears_typing=True, attachments=attached,
-        )
-    except IntegrityError:
-        if external_message_id is None:
-            raise
-        existing = await Message.filter(conversation_id=target.conversation_id, external_message_id=external_message_id).first()
-        if existing is None:
-            raise
-        raise Conflict(
-            "Message with this external_message_id already exists",
-            code="duplicate_message",
-            details={"message_id": existing.id, "external_message_id": external_message_id},
-        ) from None
-    return message
+    return await _store_once(
+        target, external_message_id, role="assistant", content=content, user_id=None, user_email=None,
+        clears_typing=True, attachments=attached, meta=meta,
+    )
 
 
 async def list_messages(

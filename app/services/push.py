@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -111,49 +110,6 @@ def _alert_payloads(notification_id: str, content: Content) -> tuple[dict[str, A
     return apns_alert(notification_id, **fields), web_alert(notification_id, **fields)  # type: ignore[arg-type]
 
 
-# ---------------------------------------------------------------- waiting for first attempts
-
-
-_attempts: dict[str, asyncio.Future[None]] = {}
-
-
-def _attempted(ids: list[str]) -> None:
-    for item_id in ids:
-        future = _attempts.pop(item_id, None)
-        if future is not None and not future.done():
-            future.set_result(None)
-
-
-outbox.on_attempted(_attempted)
-
-
-_UNATTEMPTED_SQL = (
-    "SELECT COUNT(*) AS n FROM outbox o WHERE o.group_id = ? AND o.status IN ('pending', 'delivering') "
-    "AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = o.id)"
-)
-_POLL_SECONDS = 0.25
-
-
-async def _wait_for_attempts(group_id: str, ids: list[str], timeout: float) -> None:
-    """Until each item has had its first attempt (or was cancelled), or ``timeout``. This
-    process's worker wakes the wait at once; another process's work (several gateways share
-    the outbox) is seen by reading the rows every quarter second."""
-    loop = asyncio.get_running_loop()
-    futures = [_attempts.setdefault(item_id, loop.create_future()) for item_id in ids]
-    deadline = loop.time() + timeout
-    try:
-        while futures and (left := deadline - loop.time()) > 0:
-            _, pending = await asyncio.wait(futures, timeout=min(left, _POLL_SECONDS))
-            if not pending:
-                return
-            futures = list(pending)
-            if not (await fetch_dicts(_UNATTEMPTED_SQL, [group_id]))[0]["n"]:
-                return
-    finally:
-        for item_id in ids:
-            _attempts.pop(item_id, None)
-
-
 # ---------------------------------------------------------------- send
 
 
@@ -212,7 +168,7 @@ async def send(principal: Principal, *, email: Any, content: Content) -> SendRes
             items = device_rows(_sent(notification), devices, bodies, now)
             await write(items)
     pending = [i["id"] for i in items if i["status"] == "pending"]
-    await _wait_for_attempts(notification.id, pending, settings().push_send_wait_seconds)
+    await outbox.wait_attempted(pending, settings().push_send_wait_seconds)
     counts = summary(await _deliveries(notification.id))
     failed = counts["failed"] + counts["token_removed"] + counts["cancelled"]
     return SendResult(notification.id, spelled, counts["sent"], failed, counts["queued"])

@@ -136,10 +136,7 @@ def token_rows(notification: Sent, tokens: list[LiveActivityToken], body: str, h
 
 async def write(items: list[dict[str, Any]]) -> None:
     """Insert in the current transaction; the worker is woken after the commit."""
-    if items:
-        conn = connections.get("default")
-        await outbox.write_many(conn.execute_many, items, dialect=conn.capabilities.dialect)
-        await outbox.wake_after_commit()
+    await outbox.enqueue_rows(items)
 
 
 async def forget_dead(table: str, prefix: str, item: dict[str, Any]) -> None:

@@ -13,8 +13,9 @@ from ..events import bus
 from ..events.payloads import typing_event
 from ..kernel.auth import Principal
 from ..kernel.errors import Forbidden, NotFound, ValidationFailed
+from ..kernel.ids import could_be_id
 from .agents import find_agent
-from .conversations import access_conversation
+from .conversations import access_conversation, named_by_client
 
 __all__ = ["set_typing", "clear", "shutdown", "TYPING_SCOPES", "DEFAULT_TIMEOUT_MS", "MAX_TIMEOUT_MS", "MAX_LABEL"]
 
@@ -77,7 +78,18 @@ async def set_typing(
     if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
         raise ValidationFailed(details={"data.timeout": [f"must be between 1 and {MAX_TIMEOUT_MS} milliseconds"]})
     agent = await find_agent(principal, agent_id)
-    conv = await access_conversation(principal, conversation_id)
+    conv = None
+    if could_be_id(conversation_id):
+        try:
+            conv = await access_conversation(principal, conversation_id)
+        except NotFound:
+            pass
+    if conv is None:
+        # An automation may name the conversation by the id it gave it (``open_for_client``).
+        named = await named_by_client(principal, agent.id, conversation_id)
+        if named is None:
+            raise NotFound("Conversation not found.")
+        conv = await access_conversation(principal, named)
     if conv.agent_id != agent.id:  # type: ignore[attr-defined]
         raise NotFound("Conversation not found for this agent.")
     rooms = bus.conversation_rooms(conv.id, conv.user_id)  # type: ignore[attr-defined]

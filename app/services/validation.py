@@ -8,7 +8,10 @@ from channels.webhook import UnsafeURL, check_url
 
 from ..kernel.errors import ValidationFailed
 
-__all__ = ["normalize_email", "check_password", "check_name", "check_outbound_url", "EMAIL_RE"]
+__all__ = ["normalize_email", "check_password", "check_name", "check_outbound_url", "check_wait", "EMAIL_RE", "MAX_WAIT_SECONDS"]
+
+# The longest a request waits for something to happen (an answer, a reply).
+MAX_WAIT_SECONDS = 60
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
 
@@ -26,6 +29,11 @@ def check_password(password: str, field: str = "password") -> None:
         raise ValidationFailed(details={field: ["must be at least 8 characters"]})
     if len(password) > 1024:
         raise ValidationFailed(details={field: ["must be at most 1024 characters"]})
+
+
+def check_wait(wait: float, field: str = "wait") -> None:
+    if not 0 <= wait <= MAX_WAIT_SECONDS:
+        raise ValidationFailed(details={field: [f"must be between 0 and {MAX_WAIT_SECONDS} seconds"]})
 
 
 def check_name(name: str, field: str = "name", *, max_length: int = 200) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-from quart import Quart, Response, jsonify
+from quart import Quart, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from .. import storage
@@ -17,8 +17,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
 from ..kernel.errors import InternalError, SwitchboardError, client_error
-from ..faces.http.request_io import request_id
-from ..kernel.ratelimit import RateLimiter
+from ..faces.http.request_io import request_counter, request_id
+from ..kernel.client_address import ClientAddresses
+from ..kernel.ratelimit import Bucket, MemoryCounter, RateLimits, RedisCounter
 
 __all__ = ["create_app"]
 
@@ -53,14 +54,20 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["rate_limits"] = {
-        "login": RateLimiter(settings.login_attempts_per_minute),
-        # Per account from anywhere: guesses spread over many addresses still run out.
-        "login_account": RateLimiter(settings.login_attempts_per_minute * 5, window_seconds=600),
-        "auth": RateLimiter(settings.auth_requests_per_minute),
-        # Reset emails per address asked for, from anywhere: no mailbox gets flooded.
-        "password_reset": RateLimiter(5, window_seconds=3600),
-    }
+    app.extensions["rate_limits"] = RateLimits(
+        RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter(),
+        {
+            "login": Bucket(settings.login_attempts_per_minute),
+            # Per account from anywhere: guesses spread over many addresses still run out.
+            "login_account": Bucket(settings.login_attempts_per_minute * 5, window=600),
+            "auth": Bucket(settings.auth_requests_per_minute),
+            # Reset emails per address asked for, from anywhere: no mailbox gets flooded.
+            "password_reset": Bucket(5, window=3600),
+        },
+        addresses=ClientAddresses(settings.trusted_proxies),
+        requests_per_minute=settings.rate_limit_per_minute,
+        default_plan=settings.default_plan,
+    )
     # Domain modules add start/stop hooks here (outbox worker, realtime, ...).
     app.extensions["startup"] = []
     app.extensions["shutdown"] = []
@@ -70,9 +77,16 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
     register_blueprints(app)
     _install_error_handlers(app)
 
+    if app.extensions["rate_limits"].counts_requests:
+        app.before_request(request_counter(app))
+
     @app.after_request
     async def _add_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = request_id()
+        quota = g.get("quota")
+        if quota is not None and (response.status_code != 429 or "X-RateLimit-Limit" not in response.headers):
+            for name, value in quota.headers():  # (add: setdefault costs several times more)
+                response.headers.add(name, value)
         return response
 
     @app.before_serving
@@ -88,6 +102,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool = True) -
         for hook in reversed(app.extensions["shutdown"]):
             await hook(app)
         await storage.close()
+        await app.extensions["rate_limits"].close()
         await close_db()
 
     return app
@@ -112,6 +127,8 @@ def _install_error_handlers(app: Quart) -> None:
         err = SwitchboardError(
             _HTTP_MESSAGES.get(status, exc.description or "Request failed."),
             code=_HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error"),
+            # werkzeug's own headers (a 405's Allow), not its HTML body's type
+            headers={k: v for k, v in exc.get_headers() if k.lower() != "content-type"},
         )
         err.status = status
         return _error_response(err)

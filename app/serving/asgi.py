@@ -45,7 +45,7 @@ def build(settings: Settings | None = None, *, auto_migrate: bool = True) -> tup
             await p.stop()
 
     runner = agent_runner.AgentRunner(app.config["SETTINGS"])
-    mcp = McpEndpoint(app.config["SETTINGS"])
+    mcp = McpEndpoint(app.config["SETTINGS"], app.extensions["rate_limits"])
 
     async def start_mcp(_: Quart) -> None:
         await mcp.start()

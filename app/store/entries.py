@@ -78,6 +78,7 @@ class WriteContext:
     resolver: Resolver
     now: datetime
     events: list[events.EntryChanged] = field(default_factory=list)
+    emits: bool = True  # whether anyone wants this organization's change events
     _normalizers: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     _keys: dict[str, tuple[str, Callable[[Any], Any], str]] = field(default_factory=dict)
     _deps: dict[str, Any] = field(default_factory=dict)
@@ -120,8 +121,11 @@ class WriteContext:
             self._keys[key] = compiled
         return compiled
 
-    def event(self, kind: Any, entry_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-        if not events.has_subscribers():
+    def event(
+        self, kind: Any, entry_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
+        *, created_at: datetime | None = None, updated_at: datetime | None = None,
+    ) -> None:
+        if not self.emits:
             return
         self.events.append(
             events.EntryChanged(
@@ -135,6 +139,8 @@ class WriteContext:
                 actor_id=self.actor_id,
                 occurred_at=self.now,
                 changed_fields=events.diff(before, after),
+                created_at=created_at,
+                updated_at=updated_at,
             )
         )
 
@@ -142,7 +148,10 @@ class WriteContext:
 async def write_context(principal: Principal, table: Table) -> WriteContext:
     schema = await load_schema(table)
     plan = await plan_for(schema)
-    return WriteContext(principal, table, schema, plan, Resolver(principal.org_id, org_tz(principal)), datetime.now(timezone.utc))
+    return WriteContext(
+        principal, table, schema, plan, Resolver(principal.org_id, org_tz(principal)), datetime.now(timezone.utc),
+        emits=await events.wanted(principal.org_id),
+    )
 
 
 # ---------------------------------------------------------------- validation
@@ -274,7 +283,7 @@ async def _propagate(ctx: WriteContext, table_id: str, display_ids: list[str], d
     for schema, rel in ctx._deps[table_id]:
         plan = await plan_for(schema)
         resolver = Resolver(ctx.org_id, ctx.resolver.tz, ctx.now)
-        sub = WriteContext(ctx.principal, schema.table, schema, plan, resolver, ctx.now, ctx.events)
+        sub = WriteContext(ctx.principal, schema.table, schema, plan, resolver, ctx.now, ctx.events, ctx.emits)
         sub._deps = ctx._deps
         def linking(d: sql.Dialect, rel_id: str = rel.id) -> str:
             return d.array_any(rel_id, display_ids)
@@ -290,7 +299,7 @@ async def _propagate(ctx: WriteContext, table_id: str, display_ids: list[str], d
                 if data != rec.data:
                     updates.append((rec.pk, data, search_text(schema, data), rec.last_edited_by, ctx.now))
                     changed_ids.append(rec.id)
-                    sub.event("entry.updated", rec.id, visible(schema, rec.data), visible(schema, data))
+                    sub.event("entry.updated", rec.id, visible(schema, rec.data), visible(schema, data), created_at=rec.created_at)
             if updates:
                 await update_rows(updates)
                 await _propagate(sub, schema.table_id, changed_ids, depth + 1)
@@ -339,7 +348,7 @@ async def _create_many(ctx: WriteContext, values_list: Sequence[Any]) -> list[En
     plan = ctx.plan
     resolver = ctx.resolver
     fields = ctx.search_fields
-    emit = events.has_subscribers()
+    emit = ctx.emits
     pending: asyncio.Future[None] | None = None
     # Large imports: the next slice is validated and prepared while the previous one is
     # being inserted (SQLite releases the GIL while it works).
@@ -434,7 +443,7 @@ async def _write_changes(ctx: WriteContext, rec: EntryRecord, changes: dict[str,
     await update_rows([(rec.pk, data, search_text(ctx.schema, data), ctx.actor_id, ctx.now)])
     before = rec.data
     rec.data, rec.updated_at, rec.last_edited_by = data, ctx.now, ctx.actor_id
-    ctx.event("entry.updated", rec.id, visible(ctx.schema, before), visible(ctx.schema, data))
+    ctx.event("entry.updated", rec.id, visible(ctx.schema, before), visible(ctx.schema, data), created_at=rec.created_at)
     await _propagate(ctx, str(ctx.table.id), [rec.id])
     return rec
 
@@ -446,7 +455,9 @@ async def _delete_one(ctx: WriteContext, entry_id: str) -> None:
         f"UPDATE store_entries SET deleted_at = {d.p(ts_param(ctx.now))} WHERE id = {d.p(rec.pk)}", d.params
     )
     await files.release(ctx.org_id, ctx.now, entry_ids=[rec.id])
-    ctx.event("entry.deleted", rec.id, visible(ctx.schema, rec.data), None)
+    ctx.event(
+        "entry.deleted", rec.id, visible(ctx.schema, rec.data), None, created_at=rec.created_at, updated_at=rec.updated_at
+    )
     await _propagate(ctx, str(ctx.table.id), [rec.id])
 
 
@@ -573,7 +584,7 @@ class _RolledBack(Exception):
 
 
 def _error_body(exc: SwitchboardError) -> dict[str, Any]:
-    return exc.to_body()["error"]  # type: ignore[no-any-return]
+    return dict(exc.to_body()["error"])
 
 
 async def bulk(principal: Principal, table_id: str, operations: Any, *, atomic_all: bool = False) -> BulkResult:

@@ -19,6 +19,11 @@ Handlers subscribe to one of two phases:
     from . import events
     events.subscribe(write_outbox_rows, phase=events.IN_TRANSACTION)
     events.subscribe(notify_listeners)          # async def notify_listeners(event) -> None
+
+A handler may say which organizations it cares for (``wants``): a write that no handler
+wants builds no events at all, so a hook that serves a few organizations costs the others
+nothing. A ``batched`` handler gets each write's events as one list (one outbox insert for
+an import of thousands, not one each).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ __all__ = [
     "subscribe",
     "unsubscribe",
     "has_subscribers",
+    "wanted",
     "emit",
 ]
 
@@ -63,6 +69,10 @@ class EntryChanged:
     actor_id: str | None
     occurred_at: datetime
     changed_fields: list[str] = field(default_factory=list)
+    # The entry's own times when they are not ``occurred_at`` (an update keeps its creation
+    # time; a delete shows the entry as it was).
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -87,14 +97,23 @@ class DatabaseDeleted:
 
 StoreEvent = Union[EntryChanged, TableDeleted, DatabaseDeleted]
 Handler = Callable[[Any], Awaitable[Any]]
+Interest = Callable[[str], Awaitable[bool]]  # organization id -> whether its writes matter
 _subscribers: dict[Phase, list[Handler]] = {IN_TRANSACTION: [], AFTER_COMMIT: []}
+_interest: dict[Handler, Interest] = {}
+_batched: set[Handler] = set()
 
 
-def subscribe(handler: Handler, *, phase: Phase = AFTER_COMMIT) -> Handler:
+def subscribe(
+    handler: Handler, *, phase: Phase = AFTER_COMMIT, wants: Interest | None = None, batched: bool = False
+) -> Handler:
     if phase not in _subscribers:
         raise ValueError(f"unknown phase {phase!r}")
     if handler not in _subscribers[phase]:
         _subscribers[phase].append(handler)
+    if wants is not None:
+        _interest[handler] = wants
+    if batched:
+        _batched.add(handler)
     return handler
 
 
@@ -102,10 +121,30 @@ def unsubscribe(handler: Handler) -> None:
     for handlers in _subscribers.values():
         if handler in handlers:
             handlers.remove(handler)
+    _interest.pop(handler, None)
+    _batched.discard(handler)
 
 
 def has_subscribers() -> bool:
     return any(_subscribers.values())
+
+
+async def wanted(organization_id: str) -> bool:
+    """Whether any handler cares for this organization's writes (asked once per write)."""
+    for handlers in _subscribers.values():
+        for handler in handlers:
+            wants = _interest.get(handler)
+            if wants is None or await wants(organization_id):
+                return True
+    return False
+
+
+async def _hand(handler: Handler, batch: list[Any]) -> None:
+    if handler in _batched:
+        await handler(batch)
+        return
+    for event in batch:
+        await handler(event)
 
 
 async def emit(batch: list[Any]) -> None:
@@ -116,19 +155,19 @@ async def emit(batch: list[Any]) -> None:
     if not in_atomic():
         raise RuntimeError("store events must be emitted inside the write's transaction")
     for handler in list(_subscribers[IN_TRANSACTION]):
-        for event in batch:
-            await handler(event)  # an exception here rolls the write back
+        await _hand(handler, batch)  # an exception here rolls the write back
     handlers = list(_subscribers[AFTER_COMMIT])
     if not handlers:
         return
 
     async def deliver() -> None:
-        for event in batch:
-            for handler in handlers:
-                try:
-                    await handler(event)
-                except Exception:  # noqa: BLE001 - the write is committed; a subscriber must not undo it
-                    log.exception("store event subscriber failed")
+        calls = [(h, e) for e in batch for h in handlers if h not in _batched]
+        calls += [(h, batch) for h in handlers if h in _batched]
+        for handler, given in calls:
+            try:
+                await handler(given)
+            except Exception:  # noqa: BLE001 - the write is committed; a subscriber must not undo it
+                log.exception("store event subscriber failed")
 
     await on_commit(deliver)
 

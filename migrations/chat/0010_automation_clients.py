@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Agent',
             name='webhook_headers',
-            field=fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads),
+            field=fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads),
         ),
         ops.AddField(
             model_name='Conversation',

@@ -111,6 +111,15 @@ async def test_payload_headers_and_signature(live_server: LiveServer, live_orgs:
         "userId": live_orgs.a.owner_id,
         "userEmail": live_orgs.a.owner_email,
         "timestamp": message["created_at"],
+        # The same facts under the names automation platforms' nodes read, and where to answer.
+        "type": "user_message",
+        "origin": "person",
+        "conversation_id": conv["id"],
+        "message_id": message["id"],
+        "agent_id": agent["id"],
+        "user_id": live_orgs.a.owner_id,
+        "organization_id": live_orgs.a.id,
+        "response_webhook": f"{live_server.url}/webhooks/agents/{agent['id']}/reply",
     }
     # Agent messages are not sent back to the agent.
     await http.post(f"/api/v1/conversations/{conv['id']}/originate", json={"content": "hi", "role": "assistant"}, headers=live_orgs.a.headers)

@@ -301,12 +301,12 @@ async def test_the_wait_also_reads_the_rows(client: Any, orgs: Orgs, fakes: Fake
     process's worker did not do it (another gateway's did)."""
     import time
 
-    from app.services import push
+    from app import outbox
 
     session = await owner_session(client, orgs)
     await register_ios(client, session)
     body = await (await send(client, orgs)).get_json()
     [item] = await OutboxItem.filter(group_id=body["notification_id"])
     started = time.monotonic()
-    await push._wait_for_attempts(body["notification_id"], [item.id], timeout=5)  # no worker will signal it now
+    await outbox.wait_attempted([item.id], timeout=5)  # no worker will signal it now
     assert time.monotonic() - started < 1.5

@@ -9,6 +9,7 @@ __all__ = ["register_blueprints"]
 
 def register_blueprints(app: Quart) -> None:
     from . import (
+        agent_endpoints,
         agents,
         api_keys,
         auth,
@@ -16,12 +17,16 @@ def register_blueprints(app: Quart) -> None:
         credentials,
         data,
         deliveries,
+        docs_page,
         files,
         health,
         interactive,
         messages,
+        openapi,
         organization,
         push,
+        request_io,
+        subscriptions,
         typing,
         usage,
     )
@@ -31,3 +36,8 @@ def register_blueprints(app: Quart) -> None:
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(push.bp_v1)
+    app.register_blueprint(agent_endpoints.bp)
+    app.register_blueprint(subscriptions.bp)
+    app.register_blueprint(openapi.bp)  # /openapi.json, built from the routes above
+    app.register_blueprint(docs_page.bp)
+    app.url_value_preprocessor(request_io.check_path_ids)

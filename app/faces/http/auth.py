@@ -1,36 +1,62 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
+from pydantic import Field
 from quart import Blueprint
+from typing_extensions import TypedDict
 
 from ...kernel.errors import RateLimited
 from ...services import members, passwords, sessions
+from .documented import documented
+from .envelopes import Success
 from .request_io import Body, actor, parse_body, rate_limit, settings
-from .shapes import organization_json, user_json
+from .shapes import OrganizationJSON, UserJSON, organization_json, user_json
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 
 
 class LoginBody(Body):
-    email: str
+    email: str = Field(examples=["ada@example.com"])
     password: str
-    organization_id: str | None = None
+    organization_id: str | None = Field(None, description="Which organization, for a person in more than one.")
 
 
 class AcceptInviteBody(Body):
-    token: str
-    password: str
+    token: str = Field(description="The invitation's token (from its email, or invite_token).")
+    password: str = Field(description="A new person sets one; a person with an account gives theirs.")
     name: str | None = None
 
 
+class SignedIn(TypedDict):
+    token: str  # st_...: send as Authorization: Bearer
+    user: UserJSON
+
+
+class ResetRequested(TypedDict):
+    success: Literal[True]
+    message: str
+
+
+class AuthJSON(TypedDict):
+    kind: str  # api_key | session
+    scopes: list[str]
+
+
+class Me(TypedDict):
+    user: UserJSON | None  # an API key's creator; null once they are gone
+    organization: OrganizationJSON
+    auth: AuthJSON
+
+
 @bp.post("/auth/login")
-async def login() -> dict[str, Any]:
-    rate_limit("auth", "")
+@documented("Sign in: a session token for the web and mobile clients", body=LoginBody, auth=False, errors=(401, 429))
+async def login() -> SignedIn:
+    await rate_limit("auth", "")
     body = await parse_body(LoginBody)
     email = body.email.strip().lower()
-    rate_limit("login", email)
-    rate_limit("login_account", email, per_address=False)
+    await rate_limit("login", email)
+    await rate_limit("login_account", email, per_address=False)
     token, membership = await sessions.login(
         body.email, body.password,
         ttl_seconds=settings().session_ttl_seconds, organization_id=body.organization_id,
@@ -39,14 +65,16 @@ async def login() -> dict[str, Any]:
 
 
 @bp.post("/auth/logout")
-async def logout() -> dict[str, Any]:
+@documented("Sign out: the session token stops working")
+async def logout() -> Success:
     await sessions.logout(await actor())
     return {"success": True}
 
 
 @bp.post("/auth/accept-invite")
-async def accept_invite() -> dict[str, Any]:
-    rate_limit("auth", "")
+@documented("Accept an invitation: the new member is signed in", body=AcceptInviteBody, auth=False, errors=(401, 409, 429))
+async def accept_invite() -> SignedIn:
+    await rate_limit("auth", "")
     body = await parse_body(AcceptInviteBody)
     membership = await members.accept_invite(body.token, body.password, body.name)
     token = await sessions.open_session(membership, settings().session_ttl_seconds)
@@ -63,12 +91,14 @@ class ResetConfirmBody(Body):
 
 
 @bp.post("/auth/password-reset")
-async def request_password_reset() -> tuple[dict[str, Any], int]:
-    rate_limit("auth", "")
+@documented("Ask for a password reset email", body=ResetRequestBody, status=202, auth=False, errors=(429, 503),
+            description="The answer is the same whether the address has an account or not.")
+async def request_password_reset() -> tuple[ResetRequested, int]:
+    await rate_limit("auth", "")
     body = await parse_body(ResetRequestBody)
-    answer = {"success": True, "message": "If the address has an account, a reset link is on its way."}
+    answer: ResetRequested = {"success": True, "message": "If the address has an account, a reset link is on its way."}
     try:
-        rate_limit("password_reset", body.email.strip().lower(), per_address=False)
+        await rate_limit("password_reset", body.email.strip().lower(), per_address=False)
     except RateLimited:
         # Enough mail to that address for now; saying so would let anyone lock its owner out.
         return answer, 202
@@ -77,15 +107,17 @@ async def request_password_reset() -> tuple[dict[str, Any], int]:
 
 
 @bp.post("/auth/password-reset/confirm")
-async def confirm_password_reset() -> dict[str, Any]:
-    rate_limit("auth", "")
+@documented("Set a new password with a reset token", body=ResetConfirmBody, auth=False, errors=(401, 429))
+async def confirm_password_reset() -> Success:
+    await rate_limit("auth", "")
     body = await parse_body(ResetConfirmBody)
     await passwords.confirm_reset(body.token, body.password)
     return {"success": True}
 
 
 @bp.get("/me")
-async def me() -> dict[str, Any]:
+@documented("Who is calling: the person, the organization, the scopes")
+async def me() -> Me:
     principal = await actor()
     user = user_json(principal.user) if principal.user else None
     if user is not None and principal.role:

@@ -1,30 +1,53 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
+from pydantic import Field
 from quart import Blueprint, request
+from typing_extensions import NotRequired, TypedDict
 
-from ...services import messages
-from ...events.payloads import message_json
-from ..arguments import PAGE_MAX, Originate, UserMessage
-from ..results import message_page_json
-from .request_io import actor, parse_body, query_int
+from ...services import messages, replies
+from ...events.payloads import MessageJSON, message_json
+from ..arguments import MAX_INT, PAGE_MAX, Originate, UserMessage
+from ..results import MessagePageJSON, message_page_json
+from .documented import documented
+from .envelopes import MessageSent
+from .request_io import Body, actor, parse_body, parse_query
 
 bp = Blueprint("messages", __name__, url_prefix="/api/v1/conversations")
 
 
+class MessageList(Body):
+    after_seq: int | None = Field(None, ge=0, le=MAX_INT, description="Only messages after this sequence number.")
+    before_seq: int | None = Field(None, ge=0, le=MAX_INT, description="Only messages before this sequence number.")
+    limit: int = Field(50, ge=1, le=PAGE_MAX)
+
+
+class UserMessageSent(TypedDict):
+    success: Literal[True]
+    message: MessageJSON
+    reply: NotRequired[MessageJSON | None]  # with wait: the agent's reply, null if none came in time
+
+
 @bp.post("/<conversation_id>/messages")
-async def send_message(conversation_id: str) -> tuple[dict[str, Any], int]:
+@documented("Send a message as a person (optionally waiting for the agent's reply)", body=UserMessage, status=201,
+            scope="conversations:write", errors=(402, 409))
+async def send_message(conversation_id: str) -> tuple[UserMessageSent, int]:
     principal = await actor()
     body = await parse_body(UserMessage)
-    message = await messages.send_user_message(
-        principal, conversation_id, body.content, attachments=body.attachments, link_base=request.host_url
+    message, reply = await replies.send_and_wait(
+        principal, conversation_id, body.content, wait=body.wait, attachments=body.attachments, link_base=request.host_url
     )
-    return {"success": True, "message": message_json(message)}, 201
+    out: UserMessageSent = {"success": True, "message": message_json(message)}
+    if body.wait is not None:
+        out["reply"] = message_json(reply) if reply is not None else None
+    return out, 201
 
 
 @bp.post("/<conversation_id>/originate")
-async def originate(conversation_id: str) -> tuple[dict[str, Any], int]:
+@documented("Post the agent's message (an automation answering)", body=Originate, status=201,
+            scope="conversations:write", errors=(402, 409))
+async def originate(conversation_id: str) -> tuple[MessageSent, int]:
     principal = await actor()
     body = await parse_body(Originate)
     message = await messages.originate(
@@ -35,15 +58,11 @@ async def originate(conversation_id: str) -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/<conversation_id>/messages")
-async def list_messages(conversation_id: str) -> dict[str, Any]:
-    after = request.args.get("after_seq")
-    before = request.args.get("before_seq")
+@documented("List a conversation's messages in order", query=MessageList, scope="conversations:read")
+async def list_messages(conversation_id: str) -> MessagePageJSON:
+    args = parse_query(MessageList)
     page = await messages.list_messages(
-        await actor(),
-        conversation_id,
-        after_seq=query_int("after_seq", 0) if after not in (None, "") else None,
-        before_seq=query_int("before_seq", 0) if before not in (None, "") else None,
-        limit=query_int("limit", 50, minimum=1, maximum=PAGE_MAX),
+        await actor(), conversation_id, after_seq=args.after_seq, before_seq=args.before_seq, limit=args.limit,
         link_base=request.host_url,
     )
     return message_page_json(page)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from quart import Blueprint
 
 from ...kernel.errors import ValidationFailed
 from ...services import typing_indicators as typing_service
 from ..arguments import TypingData
+from .documented import documented
+from .envelopes import Success
 from .request_io import Body, actor, parse_body
 
 bp = Blueprint("typing", __name__, url_prefix="/api/agents")
@@ -23,13 +25,15 @@ class CallbackBody(Body):
 
 
 class TypingCallback(Body):
-    callback_type: str
+    callback_type: Literal["typing"]
     conversation_id: str
     data: TypingData
 
 
 @bp.post("/<agent_id>/callback")
-async def callback(agent_id: str) -> dict[str, Any]:
+@documented("Show or clear the agent's typing indicator", body=TypingCallback, scope="conversations:write",
+            description="With an API key (an agent's automation); agents:write also allows it.")
+async def callback(agent_id: str) -> Success:
     principal = await actor()
     body = await parse_body(CallbackBody)
     if body.callback_type != "typing":

@@ -29,7 +29,7 @@ async def database_list(p: Principal, args: a.Page) -> Any:
       read_only=True)
 async def database_get(p: Principal, args: Any) -> Any:
     db, tables = await structure.get_database_with_tables(p, args.database_id)
-    out = shapes.database_json(db)
+    out: dict[str, Any] = dict(shapes.database_json(db))
     if tables is not None:
         out["tables"] = [shapes.table_json(t) for t in tables]
     return out

@@ -1,0 +1,254 @@
+"""The requests n8n's Lerty community node (n8n-nodes-lerty) makes, byte for byte as its
+source builds them: its trigger reading our webhook body, its "reply to conversation"
+(form-encoded, to the body's ``response_webhook``), its fallback reply and "send message"
+(JSON, to ``/webhooks/agents/:id/message``), its typing call and its credential test."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from app.models.chat import Conversation, Message
+from tests.chat.test_agent_runner import open_chat
+from tests.chat.test_webhooks import conversation, send, webhook_agent
+from tests.conftest import LiveServer, Orgs
+from tests.fakes.llm import FakeLLM, Reply, Text
+from tests.fakes.webhook_receiver import WebhookReceiver
+
+SECRET = "n8n-trigger-secret"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def trigger_output(body: dict[str, Any], headers: dict[str, str], event_types: list[str]) -> dict[str, Any] | None:
+    """What LertyTrigger.webhook() does with a delivery: the secret check on the bare header,
+    the type filter, and the fields it lifts. None when it drops the delivery."""
+    received = headers.get("X-Lerty-Signature") or headers.get("Authorization")
+    if received != SECRET:
+        return None
+    if body.get("type") and body["type"] not in event_types:
+        return None
+    return {
+        **body,
+        "conversation_id": body.get("conversation_id") or body.get("conversationId") or body.get("thread_id"),
+        "response_webhook": body.get("response_webhook") or body.get("responseWebhook") or body.get("callback_url"),
+    }
+
+
+async def n8n_agent(http: httpx.AsyncClient, orgs: Orgs, receiver: WebhookReceiver) -> dict[str, Any]:
+    return await webhook_agent(http, orgs.a.headers, receiver, webhook_headers={"X-Lerty-Signature": SECRET})
+
+
+async def test_a_reply_from_n8n_lands_in_the_conversation(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                         receiver: WebhookReceiver) -> None:
+    key = live_orgs.a.api_key
+    # The credential test.
+    listed = await http.get("/api/v1/agents", headers={"Authorization": f"Bearer {key}"})
+    assert listed.status_code == 200 and "agents" in listed.json()
+
+    agent = await n8n_agent(http, live_orgs, receiver)
+    conv = await conversation(http, live_orgs.a.headers, agent["id"])
+    sent = await send(http, live_orgs.a.headers, conv["id"], "Where is my order?")
+    await receiver.wait_for(lambda r: len(r.received) == 1)
+    got = receiver.received[0]
+    assert got.signed_with == [agent["signing_secret"]]  # our own signature is still there
+    item = trigger_output(got.json, got.headers, ["user_message"])
+    assert item is not None, got.json
+    assert item["conversation_id"] == conv["id"] and item["type"] == "user_message" and item["origin"] == "person"
+    assert item["user_id"] == live_orgs.a.owner_id and item["organization_id"] == live_orgs.a.id
+    assert item["message_id"] == sent["id"] and item["agent_id"] == agent["id"]
+    reply_url = item["response_webhook"]
+    assert reply_url == f"{live_server.url}/webhooks/agents/{agent['id']}/reply"
+    # The documented keys are unchanged beside the new ones.
+    assert item["conversationId"] == conv["id"] and item["messageId"] == sent["id"] and item["event"] == "message.created"
+    # A trigger that listens for agent responses only drops it; a wrong secret too.
+    assert trigger_output(got.json, got.headers, ["agent_response"]) is None
+    assert trigger_output(got.json, {**got.headers, "X-Lerty-Signature": "other"}, ["user_message"]) is None
+
+    # Its typing call goes to the API base it derives from response_webhook.
+    parts = urlsplit(reply_url)
+    typing = await http.post(
+        f"{parts.scheme}://{parts.netloc}/api/agents/{agent['id']}/callback",
+        json={"data": {"typing": True}, "conversation_id": item["conversation_id"], "callback_type": "typing"},
+        headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
+    )
+    assert typing.status_code == 200, typing.text
+
+    # "Reply to conversation": form-encoded, empty user and organization ids are fine.
+    form = {"conversation_id": item["conversation_id"], "content": "It ships today.", "message_id": str(uuid.uuid4()),
+            "timestamp": now_iso(), "user_id": "", "organization_id": ""}
+    r = await http.post(reply_url, content=urlencode(form),
+                        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 201, r.text
+    reply = r.json()["message"]
+    assert reply["role"] == "assistant" and reply["content"] == "It ships today." and reply["conversation_id"] == conv["id"]
+    assert reply["external_message_id"] == form["message_id"]
+    # The same message_id again is the duplicate originate reports; nothing more is stored.
+    again = await http.post(reply_url, content=urlencode(form),
+                            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-www-form-urlencoded"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "duplicate_message"
+    # The same fields as JSON, with the ids filled in.
+    as_json = {**form, "message_id": str(uuid.uuid4()), "content": "Anything else?", "user_id": live_orgs.a.owner_id,
+               "organization_id": live_orgs.a.id}
+    r = await http.post(reply_url, json=as_json, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 201, r.text
+    history = (await http.get(f"/api/v1/conversations/{conv['id']}/messages", headers=live_orgs.a.headers)).json()["messages"]
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("user", "Where is my order?"), ("assistant", "It ships today."), ("assistant", "Anything else?"),
+    ]
+    # Agent messages are not sent back to the agent's webhook.
+    assert len(receiver.received) == 1
+
+
+async def test_reply_errors_are_the_contracts(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                              receiver: WebhookReceiver) -> None:
+    agent = await n8n_agent(http, live_orgs, receiver)
+    conv = await conversation(http, live_orgs.a.headers, agent["id"])
+    url = f"/webhooks/agents/{agent['id']}/reply"
+    form_headers = {"Authorization": f"Bearer {live_orgs.a.api_key}", "Content-Type": "application/x-www-form-urlencoded"}
+    missing = await http.post(url, content=urlencode({"conversation_id": conv["id"]}), headers=form_headers)
+    assert missing.status_code == 422 and "content" in missing.json()["error"]["details"]
+    assert (await http.post(url, content=urlencode({"conversation_id": conv["id"], "content": "x"}))).status_code == 401
+    other_org = await http.post(url, content=urlencode({"conversation_id": conv["id"], "content": "x"}),
+                                headers={**form_headers, "Authorization": f"Bearer {live_orgs.b.api_key}"})
+    assert other_org.status_code == 404 and other_org.json()["error"]["code"] == "not_found"
+    wrong_org = await http.post(url, content=urlencode({"conversation_id": conv["id"], "content": "x", "organization_id": live_orgs.b.id}),
+                                headers=form_headers)
+    assert wrong_org.status_code == 404
+    unknown = await http.post(url, content=urlencode({"conversation_id": "conv_nope", "content": "x"}), headers=form_headers)
+    assert unknown.status_code == 404
+    nul = await http.post(url, content=urlencode({"conversation_id": conv["id"], "content": "a\x00b"}), headers=form_headers)
+    assert nul.status_code == 422
+    bad_json = await http.post(url, content=b"{nope", headers={"Authorization": f"Bearer {live_orgs.a.api_key}",
+                                                                "Content-Type": "application/json"})
+    assert bad_json.status_code == 400 and bad_json.json()["error"]["code"] == "invalid_json"
+    assert await Message.filter(conversation_id=conv["id"]).count() == 0
+
+
+async def test_fallback_reply_and_send_message(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                               receiver: WebhookReceiver) -> None:
+    key_headers = {"Authorization": f"Bearer {live_orgs.a.api_key}", "Accept": "application/json"}
+    agent = await n8n_agent(http, live_orgs, receiver)
+    url = f"/webhooks/agents/{agent['id']}/message"
+    conv = await conversation(http, live_orgs.a.headers, agent["id"])
+
+    # Without a response_webhook the node replies here, as agent_response.
+    fallback = {"id": str(uuid.uuid4()), "content": "Done.", "conversationId": conv["id"], "agentId": agent["id"],
+                "type": "agent_response", "timestamp": now_iso()}
+    r = await http.post(url, json=fallback, headers=key_headers)
+    assert r.status_code == 201, r.text
+    message = r.json()["message"]  # the node outputs response.message
+    assert message["role"] == "assistant" and message["conversation_id"] == conv["id"] and message["content"] == "Done."
+    dup = await http.post(url, json=fallback, headers=key_headers)
+    assert dup.status_code == 409 and dup.json()["error"]["code"] == "duplicate_message"
+
+    # "Send message" with a conversation id we never issued (the node's conversation_<ms>).
+    client_conv = f"conversation_{int(time.time() * 1000)}-{uuid.uuid4()}"  # longer than any id of ours
+    first = {"id": str(uuid.uuid4()), "content": "New order from the shop", "conversationId": client_conv,
+             "type": "user_message", "timestamp": now_iso(), "metadata": {"order": "A-17"}}
+    r = await http.post(url, json=first, headers=key_headers)
+    assert r.status_code == 201, r.text
+    opened = r.json()["message"]
+    assert opened["role"] == "user" and opened["user_id"] == live_orgs.a.owner_id  # the organization's owner
+    assert opened["metadata"] == {"metadata": {"order": "A-17"}}
+    stored = await Conversation.get(id=opened["conversation_id"])
+    assert stored.client_id == client_conv and stored.agent_id == agent["id"]  # type: ignore[attr-defined]
+    # The agent's webhook receives it, marked as posted by an automation.
+    await receiver.wait_for(lambda r: len(r.received) == 1)
+    body = receiver.received[0].json
+    assert body["messageId"] == opened["id"] and body["origin"] == "automation" and body["type"] == "user_message"
+    assert body["conversation_id"] == opened["conversation_id"]
+
+    # The same client id routes to the same conversation; a file link rides along.
+    second = {"id": str(uuid.uuid4()), "content": "", "conversationId": client_conv, "userId": live_orgs.a.owner_id,
+              "type": "user_message", "timestamp": now_iso(), "fileUrl": "https://files.example/invoice.pdf",
+              "fileName": "invoice.pdf", "fileType": "application/pdf"}
+    r = await http.post(url, json=second, headers=key_headers)
+    assert r.status_code == 201, r.text
+    follow = r.json()["message"]
+    assert follow["conversation_id"] == opened["conversation_id"] and follow["content"] == "https://files.example/invoice.pdf"
+    assert follow["metadata"]["file"] == {"url": "https://files.example/invoice.pdf", "name": "invoice.pdf", "type": "application/pdf"}
+    assert await Conversation.filter(client_id=client_conv).count() == 1
+    # Typing with the client's id, and a reply addressed by it.
+    typing = await http.post(f"/api/agents/{agent['id']}/callback",
+                             json={"data": {"typing": False}, "conversation_id": client_conv, "callback_type": "typing"},
+                             headers=key_headers)
+    assert typing.status_code == 200, typing.text
+    r = await http.post(url, json={**fallback, "id": str(uuid.uuid4()), "conversationId": client_conv}, headers=key_headers)
+    assert r.status_code == 201 and r.json()["message"]["conversation_id"] == opened["conversation_id"]
+    # Dedup on id.
+    dup = await http.post(url, json=first, headers=key_headers)
+    assert dup.status_code == 409
+
+
+async def test_message_endpoint_refuses_what_it_cannot_store(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                             receiver: WebhookReceiver) -> None:
+    key_headers = {"Authorization": f"Bearer {live_orgs.a.api_key}"}
+    agent = await n8n_agent(http, live_orgs, receiver)
+    url = f"/webhooks/agents/{agent['id']}/message"
+    base = {"id": str(uuid.uuid4()), "content": "hi", "conversationId": "conversation_1", "type": "user_message"}
+    cases = [
+        ({**base, "type": "file_attachment"}, "type"),
+        ({**base, "agentId": "agt_other"}, "agentId"),
+        ({**base, "userId": "usr_nobody"}, "user_id"),
+        ({**base, "fileUrl": "javascript:alert(1)", "content": ""}, "fileUrl"),
+        ({k: v for k, v in base.items() if k != "conversationId"}, "conversationId"),
+    ]
+    for body, field in cases:
+        r = await http.post(url, json=body, headers=key_headers)
+        assert r.status_code == 422, (body, r.text)
+        assert field in r.json()["error"]["details"], r.json()
+    other = await http.post(f"/webhooks/agents/{agent['id']}/message", json=base, headers={"Authorization": f"Bearer {live_orgs.b.api_key}"})
+    assert other.status_code == 404
+    session = (await http.post("/api/v1/auth/login", json={"email": live_orgs.a.owner_email, "password": live_orgs.a.owner_password})).json()["token"]
+    as_person = await http.post(url, json=base, headers={"Authorization": f"Bearer {session}"})
+    assert as_person.status_code == 403
+    assert await Conversation.filter(agent_id=agent["id"]).count() == 0
+
+
+async def test_webhook_headers_are_sealed_and_masked(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
+                                                     receiver: WebhookReceiver) -> None:
+    agent = await n8n_agent(http, live_orgs, receiver)
+    shown = (await http.get(f"/api/v1/agents/{agent['id']}?detailed=true", headers=live_orgs.a.headers)).json()["agent"]
+    assert shown["webhook_headers"] == {"X-Lerty-Signature": "********"}
+    from app.models.chat import Agent
+
+    stored = await Agent.get(id=agent["id"])
+    assert SECRET not in str(stored.webhook_headers)  # encrypted at rest
+    # The mask sent back keeps the value; a new header is added beside it.
+    r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"webhook_headers": {"X-Lerty-Signature": "********", "X-Extra": "1"}},
+                         headers=live_orgs.a.headers)
+    assert r.status_code == 200, r.text
+    conv = await conversation(http, live_orgs.a.headers, agent["id"])
+    await send(http, live_orgs.a.headers, conv["id"], "hello")
+    await receiver.wait_for(lambda r: len(r.received) == 1)
+    assert receiver.received[0].headers["X-Lerty-Signature"] == SECRET and receiver.received[0].headers["X-Extra"] == "1"
+    for bad, field in (({"X-Switchboard-Signature": "x"}, "webhook_headers.X-Switchboard-Signature"),
+                       ({"Content-Type": "text/plain"}, "webhook_headers.Content-Type"),
+                       ({"Bad Name": "x"}, "webhook_headers.Bad Name"),
+                       ({"X-New": "********"}, "webhook_headers.X-New")):
+        r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"webhook_headers": bad}, headers=live_orgs.a.headers)
+        assert r.status_code == 422 and field in r.json()["error"]["details"], r.text
+    # null removes them all.
+    r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"webhook_headers": None}, headers=live_orgs.a.headers)
+    assert r.json()["agent"]["webhook_headers"] == {}
+
+
+async def test_a_custom_agent_answers_a_message_sent_through_its_endpoint(live_server: LiveServer, live_orgs: Orgs,
+                                                                          http: httpx.AsyncClient, sockets: Any, llm: FakeLLM) -> None:
+    chat = await open_chat(http, live_orgs, llm, sockets, live_server.url)
+    llm.script(Reply([Text("On it.")]))
+    r = await http.post(f"/webhooks/agents/{chat.agent_id}/message",
+                        json={"id": str(uuid.uuid4()), "content": "Summarise today's orders", "conversationId": chat.conv_id,
+                              "type": "user_message", "timestamp": now_iso()},
+                        headers={"Authorization": f"Bearer {live_orgs.a.api_key}"})
+    assert r.status_code == 201, r.text
+    [reply] = await chat.wait_replies(1)
+    assert reply["content"] == "On it." and reply["conversation_id"] == chat.conv_id
