@@ -293,3 +293,22 @@ async def test_unreachable_redis_counts_in_process(settings: Settings, caplog: p
             assert (await client.get("/api/v1/organization", headers=org.headers)).status_code == 429
     warnings = [r.getMessage() for r in caplog.records if r.name == "switchboard.ratelimit"]
     assert len(warnings) == 1 and "Redis unreachable" in warnings[0]
+
+
+async def test_socket_events_share_the_keys_budget(settings: Settings) -> None:
+    """socket.io is how people send messages: its events count like requests."""
+    import socketio
+
+    async with running_server(settings.with_overrides(rate_limit_per_minute=3)) as server:
+        org = await make_org("Acme")
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert figures(await http.get("/api/v1/organization", headers=org.headers))[:2] == (3, 2)
+            sio = socketio.AsyncClient(reconnection=False)
+            await sio.connect(server.url, auth={"token": org.api_key}, transports=["websocket"], wait_timeout=5)
+            try:
+                acks = [await sio.call("sync", {"conversation_id": "conv_none", "after_seq": 0}, timeout=5) for _ in range(3)]
+            finally:
+                await sio.disconnect()
+            # Two events left in the key's minute (404s: counted), then the 429 envelope in the ack.
+            assert [a["error"]["code"] for a in acks] == ["not_found", "not_found", "rate_limited"]
+            assert (await http.get("/api/v1/organization", headers=org.headers)).status_code == 429

@@ -54,6 +54,7 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
     settings: Settings = app.config["SETTINGS"]
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", client_manager=bus.make_manager(settings))
     app.extensions["sio"] = sio
+    limits = app.extensions["rate_limits"]
 
     async def start(_: Quart) -> None:
         bus.attach(sio)
@@ -89,7 +90,13 @@ def create_socket_server(app: Quart) -> socketio.AsyncServer:
                     if not isinstance(data, dict):
                         raise ValidationFailed("Event data must be an object.", details={"data": ["must be an object"]})
                     check_storable(data, what="Event data")
-                    return await fn(await principal_of(sid), sid, data)
+                    principal = await principal_of(sid)
+                    # Each event counts against its key's or person's allowance, as a request would.
+                    quota = await limits.count_principal(principal)
+                    refused = quota.refusal() if quota is not None else None
+                    if refused is not None:
+                        raise refused
+                    return await fn(principal, sid, data)
                 except Exception as exc:  # noqa: BLE001 - never a traceback to the client
                     known = client_error(exc)
                     if known is None:

@@ -14,7 +14,8 @@ from typing import Any
 from ..kernel.auth import Principal, require_scope
 from ..kernel.errors import Forbidden, NotFound, ValidationFailed
 from ..models.chat import Message
-from . import conversations, messages
+from . import conversations, messages, usage
+from .agents import find_agent
 
 __all__ = ["reply", "post", "MESSAGE_TYPES"]
 
@@ -43,11 +44,8 @@ async def reply(
     _check_caller(principal)
     if organization_id and organization_id != principal.org_id:
         raise NotFound("Conversation not found.")
-    named = await conversations.named_by_client(principal, agent_id, conversation_id)
-    if named is None:
-        raise NotFound("Conversation not found for this agent.")
     return await messages.originate(
-        principal, named, content, external_message_id=message_id or None, agent_id=agent_id, link_base=link_base
+        principal, conversation_id, content, external_message_id=message_id or None, agent_id=agent_id, link_base=link_base
     )
 
 
@@ -78,12 +76,17 @@ async def post(
         problems["fileUrl"] = [f"must be an http(s) URL of at most {MAX_FILE_URL} characters"]
     if problems:
         raise ValidationFailed(details=problems)
+    if not content.strip() and file is not None:
+        content = file["url"]  # a file alone: its link is the message
+    # Everything that can refuse the message is checked before a conversation is opened for it.
+    messages.check_content(content)
+    message_id = messages.check_external_id(message_id)
+    conversations.ensure_enabled(await find_agent(principal, agent_id))
+    await usage.check_messages_per_day(principal.organization)
     user_id = user_id or None
     conv_id = await conversations.open_for_client(principal, agent_id, conversation, user_id=user_id)
     client = {k: v for k, v in (("file", file), ("metadata", metadata)) if v}
     meta = {"client": client} if client else None
-    if not content.strip() and file is not None:
-        content = file["url"]  # a file alone: its link is the message
     if kind == "agent_response":
         return await messages.originate(
             principal, conv_id, content, external_message_id=message_id or None, agent_id=agent_id, link_base=link_base, meta=meta

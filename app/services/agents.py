@@ -55,9 +55,13 @@ def outbox_key(agent_id: str) -> str:
     return f"agent:{agent_id}"
 
 
-def reply_url(agent_id: str, link_base: str | None = None) -> str:
-    """Where the agent answers a message (named in every webhook body it receives)."""
-    return f"{files.base_url(link_base)}/webhooks/agents/{agent_id}/reply"
+def reply_url(agent_id: str) -> str | None:
+    """Where the agent answers a message (named in every webhook body it receives): only under
+    the configured public URL. An automation sends its API key there, so a Host header that a
+    person sending a message chose must never pick it; without one the body says null and n8n's
+    node answers through its credential's base URL instead."""
+    base = files.public_url()
+    return f"{base}/webhooks/agents/{agent_id}/reply" if base else None
 
 
 def _owner(agent_id: str) -> str:
@@ -189,13 +193,20 @@ async def update_agent(
     agent = await find_agent(principal, agent_id)
     if name is not None:
         agent.name = _check_name(name)
+    urls_before = (agent.webhook_url, agent.test_webhook_url)
     if webhook_url is not UNSET:
         agent.webhook_url = await check_outbound_url("webhook_url", webhook_url, allow_private=allow_private_webhooks)
         if agent.protocol == "webhook" and agent.webhook_url is None:
             raise ValidationFailed(details={"webhook_url": ["is required for a webhook agent"]})
     if test_webhook_url is not UNSET:
         agent.test_webhook_url = await check_outbound_url("test_webhook_url", test_webhook_url, allow_private=allow_private_webhooks)
-    if webhook_headers is not UNSET:
+    if (agent.webhook_url, agent.test_webhook_url) != urls_before and agent.webhook_headers:
+        # The stored values were given for the old receiver: whoever points the agent elsewhere
+        # sends them again (or null), so a masked value cannot be read by moving the URL.
+        if webhook_headers is UNSET:
+            raise ValidationFailed(details={"webhook_headers": ["must be sent again (or null) when a webhook URL changes"]})
+        agent.webhook_headers = _check_webhook_headers(agent.id, webhook_headers, None)
+    elif webhook_headers is not UNSET:
         agent.webhook_headers = _check_webhook_headers(agent.id, webhook_headers, agent.webhook_headers)
     if enabled is not None:
         agent.enabled = enabled

@@ -89,6 +89,7 @@ MAX_CLIENT_ID = 255
 async def named_by_client(principal: Principal, agent_id: str, ref: str) -> str | None:
     """The id of the agent's conversation that ``ref`` names: one of ours, or the id an
     automation gave it when it opened it (``open_for_client``); None when neither."""
+    ref = ref.strip()
     found: list[Any] = []
     if could_be_id(ref):
         found = await Conversation.filter(agent_id=agent_id, organization_id=principal.org_id, id=ref).values_list("id", flat=True)
@@ -110,6 +111,8 @@ async def open_for_client(principal: Principal, agent_id: str, ref: str, *, user
     found = await named_by_client(principal, agent_id, ref)
     if found is not None:
         return found
+    if could_be_id(ref) and await Conversation.filter(id=ref, organization_id=principal.org_id).exists():
+        raise NotFound("Conversation not found for this agent.")  # another agent's: not a name to reuse
     if user_id is None:
         owners = await Membership.filter(organization_id=principal.org_id, role="owner", status="active").order_by(
             "created_at"

@@ -75,6 +75,11 @@ def configure(settings: Settings) -> None:
     _settings = settings
 
 
+def public_url() -> str | None:
+    """The configured public URL, if any (never one derived from a request's Host header)."""
+    return _settings.public_url.rstrip("/") or None
+
+
 def base_url(link_base: str | None = None) -> str:
     """Where the gateway's own file URLs point: the public URL, else the host the request
     came to, else the listen address."""

@@ -289,14 +289,14 @@ async def respond_with_token(token: str, message_id: str, answer: Mapping[str, A
 
 async def _settle(message: Message, interaction: Interaction, owner_id: str, now: datetime) -> None:
     items = [outbox.row(**_callback_fields(interaction))] if interaction.callback_url else []
-    items += await _subscribed(message, interaction, "interactive.responded")
+    announced = await _subscribed(message, interaction, "interactive.responded")
     conn = connections.get("default")
     if conn.capabilities.dialect == "sqlite" and not in_atomic():
         # Answers arriving together share one transaction (each in its own savepoint).
-        won = await _sqlite_answers.submit((interaction, items, now))
+        won = await _sqlite_answers.submit((interaction, items, announced, now))
     else:
         async with atomic() as conn:
-            won = await _record_answer(conn, interaction, items, now)
+            won = await _record_answer(conn, interaction, items, announced, now)
     if not won:
         current = await Interaction.get(message_id=message.id)
         raise _refusal(current, now) or Expired()
@@ -321,35 +321,50 @@ def _answer_values(interaction: Interaction, now: datetime) -> list[Any]:
     ]
 
 
-async def _record_answer(conn: Any, interaction: Interaction, items: list[dict[str, Any]], now: datetime) -> bool:
+Announced = list[tuple[subscriptions.Pending, Mapping[str, Any]]]
+
+
+async def _record_answer(
+    conn: Any, interaction: Interaction, items: list[dict[str, Any]], announced: Announced, now: datetime
+) -> bool:
     """Any backend, in the caller's transaction: the conditional update, then its outbox
     items (the callback, the event subscriptions' deliveries)."""
     dialect = conn.capabilities.dialect
     count, _ = await conn.execute_query(placeholders(dialect, _ANSWER_SQL), _answer_values(interaction, now))
     if not count:
         return False
-    for item in items:
+    for item in items + _rows(announced):
         await outbox.write(conn.execute_query, item, dialect=dialect)
     return True
 
 
-def _record_answer_sqlite(db: sqlite3.Connection, answer: tuple[Interaction, list[dict[str, Any]], datetime]) -> bool:
-    interaction, items, now = answer
+def _record_answer_sqlite(
+    db: sqlite3.Connection, answer: tuple[Interaction, list[dict[str, Any]], Announced, datetime]
+) -> bool:
+    interaction, items, announced, now = answer
     if not db.execute(_ANSWER_SQL, _answer_values(interaction, now)).rowcount:
         return False
-    for item in items:
+    for item in items + _rows(announced):
         outbox.write(db.execute, item)
     return True
 
 
-async def _subscribed(message: Message, interaction: Interaction, event: str) -> list[dict[str, Any]]:
+async def _subscribed(message: Message, interaction: Interaction, event: str) -> Announced:
     """The event subscriptions' deliveries of a settled interaction: ``message.updated`` and
-    ``event``, both carrying the message as the socket event shows it."""
+    ``event``, both carrying the message as the socket event shows it. Their rows are made
+    inside the write (``_rows``), so their order among the conversation's events is the
+    order of the commits."""
     data = message_json(message, interaction)
-    items: list[dict[str, Any]] = []
+    out: Announced = []
     for name in ("message.updated", event):
-        items += await subscriptions.deliveries_for(interaction.organization_id, name, interaction.conversation_id, data)
-    return items
+        found = await subscriptions.pending(interaction.organization_id, name, interaction.conversation_id)
+        if found is not None:
+            out.append((found, data))
+    return out
+
+
+def _rows(announced: Announced) -> list[dict[str, Any]]:
+    return [row for pending, data in announced for row in pending.rows(data)]
 
 
 _sqlite_answers = sqlite_direct.GroupCommit(_record_answer_sqlite)
@@ -446,7 +461,7 @@ async def _expire(interaction: Interaction) -> int:
         owner = await Conversation.filter(id=interaction.conversation_id).values_list("user_id", flat=True)
         if message is not None and owner:
             await _announce(message, interaction, str(owner[0]))
-            await outbox.enqueue_rows(await _subscribed(message, interaction, "interactive.expired"))
+            await outbox.enqueue_rows(_rows(await _subscribed(message, interaction, "interactive.expired")))
         else:
             await _settle_after_commit(interaction)
     return 1

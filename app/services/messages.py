@@ -32,9 +32,11 @@ from ..models.chat import Interaction, Message
 from . import files, subscriptions, usage
 from . import typing_indicators as typing_service
 from .agents import outbox_key, reply_url
-from .conversations import access_conversation, visible_sql
+from .conversations import access_conversation, named_by_client, visible_sql
 
 __all__ = [
+    "check_content",
+    "check_external_id",
     "send_user_message",
     "originate",
     "agent_target",
@@ -114,7 +116,7 @@ class MessagePage:
     interactions: dict[str, Interaction] = field(default_factory=dict)  # by message id
 
 
-def _check_content(content: str, *, empty_ok: bool = False) -> str:
+def check_content(content: str, *, empty_ok: bool = False) -> str:
     """``empty_ok``: a message that carries files may have no text."""
     if not isinstance(content, str) or not (content.strip() or empty_ok):
         raise ValidationFailed(details={"content": ["must not be empty"]})
@@ -143,7 +145,6 @@ async def _store(
     status: str = "complete",
     meta: dict[str, Any] | None = None,
     attachments: files.Attached | None = None,
-    link_base: str | None = None,
     origin: Literal["person", "automation"] = "person",
 ) -> Message:
     """Write the message (and, for a webhook agent, its outbox row) in one transaction,
@@ -186,7 +187,7 @@ async def _store(
         if url:
             event = message_created(
                 message, agent_id=target.agent_id, user_email=user_email, organization_id=target.organization_id,
-                reply_url=reply_url(target.agent_id, link_base), origin=origin,
+                reply_url=reply_url(target.agent_id), origin=origin,
             )
             delivery = outbox.row(
                 organization_id=target.organization_id,
@@ -363,13 +364,13 @@ async def send_user_message(
 ) -> Message:
     """A person's message: with an API key (on the owner's behalf) or the owner's session.
     ``attachments``: ids of confirmed files; ``link_base``: the host the request came to, for
-    their download URLs (and the agent's reply URL) when no public URL is configured.
+    their download URLs when no public URL is configured.
     ``origin="automation"``: posted by an automation for the person (the agent's webhook
     says so, so a workflow can skip its own); deduplicated on ``external_message_id``."""
     require_scope(principal, "conversations:write")
     attached = await files.attach(principal, attachments, link_base)
-    content = _check_content(content, empty_ok=attached is not None)
-    external_message_id = _check_external_id(external_message_id)
+    content = check_content(content, empty_ok=attached is not None)
+    external_message_id = check_external_id(external_message_id)
     target = await _target(principal, conversation_id)
     if principal.kind == "session" and (principal.user is None or principal.user.id != target.owner_id):
         raise Forbidden("Only the conversation's owner can send messages in it.")
@@ -377,11 +378,11 @@ async def send_user_message(
     await usage.check_messages_per_day(principal.organization)
     return await _store_once(
         target, external_message_id, role="user", content=content, user_id=target.owner_id, user_email=target.owner_email,
-        attachments=attached, link_base=link_base, origin=origin, meta=meta,
+        attachments=attached, origin=origin, meta=meta,
     )
 
 
-def _check_external_id(external_message_id: str | None) -> str | None:
+def check_external_id(external_message_id: str | None) -> str | None:
     if external_message_id is not None:
         external_message_id = external_message_id.strip() or None
         if external_message_id is not None and len(external_message_id) > 255:
@@ -414,6 +415,8 @@ async def agent_target(principal: Principal, conversation_id: str, *, agent_id: 
     require_scope(principal, "conversations:write")
     if principal.kind != "api_key":
         raise Forbidden("Agent messages are sent with an API key.")
+    if agent_id is not None:  # addressed by agent: the conversation may go by its automation's id
+        conversation_id = await named_by_client(principal, agent_id, conversation_id) or conversation_id
     target = await _target(principal, conversation_id)
     if agent_id is not None and target.agent_id != agent_id:
         raise NotFound("Conversation not found for this agent.")
@@ -426,7 +429,7 @@ async def store_interactive(target: Target, content: str, elements: list[dict[st
     """An agent's interactive message, inside the caller's transaction (which also writes
     its ``interaction``); ``message.created`` carries both once it commits."""
     return await _store(
-        target, role="assistant", content=_check_content(content), user_id=None, user_email=None,
+        target, role="assistant", content=check_content(content), user_id=None, user_email=None,
         clears_typing=True, interactive=(elements, interaction),
     )
 
@@ -452,8 +455,8 @@ async def originate(
     if role != "assistant":
         raise ValidationFailed(details={"role": ['must be "assistant"']})
     attached = await files.attach(principal, attachments, link_base)
-    content = _check_content(content, empty_ok=attached is not None)
-    external_message_id = _check_external_id(external_message_id)
+    content = check_content(content, empty_ok=attached is not None)
+    external_message_id = check_external_id(external_message_id)
     target = await agent_target(principal, conversation_id, agent_id=agent_id)
     return await _store_once(
         target, external_message_id, role="assistant", content=content, user_id=None, user_email=None,

@@ -65,12 +65,25 @@ async def send_and_wait(
             try:
                 message_id, seq = await watch.next(deadline - loop.time())
             except TimeoutError:
-                return sent, None
+                # Pub/sub delivers at most once (a Redis reconnect can drop an announcement):
+                # the stored messages have the last word.
+                return sent, await _stored_reply(principal, sent, link_base)
             if seq <= sent.seq:
                 continue
             reply = await _reply(principal, message_id, sent.seq, link_base)
             if reply is not None:
                 return sent, reply
+
+
+async def _stored_reply(principal: Principal, sent: Message, link_base: str | None) -> Message | None:
+    later = await Message.filter(
+        conversation_id=sent.conversation_id, seq__gt=sent.seq, role="assistant", kind="text"  # type: ignore[attr-defined]
+    ).order_by("seq").limit(5).values_list("id", flat=True)
+    for message_id in later:
+        reply = await _reply(principal, str(message_id), sent.seq, link_base)
+        if reply is not None:
+            return reply
+    return None
 
 
 async def _reply(principal: Principal, message_id: str, asked_seq: int, link_base: str | None) -> Message | None:

@@ -6,6 +6,7 @@ the mask back for a value it leaves alone, which keeps the stored one.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Collection, Mapping
 
@@ -13,10 +14,13 @@ from ..kernel import crypto
 
 __all__ = ["MASK", "MAX_HEADERS", "seal", "masked", "unseal"]
 
+log = logging.getLogger(__name__)
+
 MASK = "********"
 MAX_HEADERS = 20
 MAX_VALUE = 8192
 _NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")  # an HTTP token (RFC 9110)
+_VALUE = re.compile(r"^[\t\x20-\x7e]*$")  # visible ASCII, spaces and tabs: what every HTTP client sends as is
 
 
 def seal(
@@ -44,8 +48,8 @@ def seal(
             problems[where] = ["is not a valid header name"]
         elif any(lower == r or (r.endswith("-") and lower.startswith(r)) for r in reserved):
             problems[where] = ["is set by the gateway itself"]
-        elif not isinstance(header, str) or any(c in header for c in "\r\n\0") or len(header) > MAX_VALUE:
-            problems[where] = [f"must be a header value on one line, at most {MAX_VALUE} characters"]
+        elif not isinstance(header, str) or not _VALUE.match(header) or len(header) > MAX_VALUE:
+            problems[where] = [f"must be visible ASCII on one line, at most {MAX_VALUE} characters"]
         elif header == MASK and before and name in before:
             sealed[name] = before[name]  # shown masked, sent back unchanged: keep it
         elif header == MASK:
@@ -66,5 +70,5 @@ def unseal(sealed: Mapping[str, str] | None, owner: str) -> dict[str, str]:
         try:
             out[name] = crypto.decrypt(value, owner)
         except crypto.CryptoError:
-            continue
+            log.error("header %s of %s does not decrypt (check SWITCHBOARD_SECRET_KEY); sent without it", name, owner)
     return out

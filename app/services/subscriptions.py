@@ -127,6 +127,27 @@ def _check_events(value: Any) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+# What a caller must be able to read to receive an event: a subscription is a way of reading,
+# so webhooks:write alone does not open conversations or tables to a key.
+_READ_SCOPE = {
+    "message.created": "conversations:read",
+    "message.updated": "conversations:read",
+    "interactive.responded": "conversations:read",
+    "interactive.expired": "conversations:read",
+    "conversation.created": "conversations:read",
+    "entry.created": "data.tables:read",
+    "entry.updated": "data.tables:read",
+    "entry.deleted": "data.tables:read",
+    "push.failed": "push:write",
+}
+
+
+def _check_event_scopes(principal: Principal, names: list[str]) -> None:
+    wanted = EVENTS if ALL_EVENTS in names else names
+    for scope in dict.fromkeys(_READ_SCOPE[e] for e in wanted if e in _READ_SCOPE):
+        require_scope(principal, scope)
+
+
 def _check_description(value: Any) -> str:
     text = (value or "").strip()
     if len(text) > MAX_DESCRIPTION:
@@ -151,6 +172,7 @@ async def create_subscription(
     require_scope(principal, "webhooks:write")
     checked_url = await _check_url(url, allow_private)
     names = _check_events(events)
+    _check_event_scopes(principal, names)
     text = _check_description(description)
     org_id = principal.org_id
     if await EventSubscription.filter(organization_id=org_id).count() >= MAX_PER_ORGANIZATION:
@@ -206,27 +228,38 @@ async def update_subscription(
     its failure record, and sends what was held meanwhile."""
     require_scope(principal, "webhooks:write")
     subscription = await _find(principal, subscription_id)
+    # Only what the request names is written: a rotation or an automatic disable that lands
+    # while this one checks its URL (a DNS lookup) is not written back over.
+    changed: list[str] = []
     if url is not UNSET:
         subscription.url = await _check_url(url, allow_private)
+        changed.append("url")
     if events is not UNSET:
         subscription.events = _check_events(events)
+        _check_event_scopes(principal, subscription.events)
+        changed.append("events")
     if description is not UNSET:
         subscription.description = _check_description(description)
-    if enabled is True and not subscription.enabled:
+        changed.append("description")
+    if enabled is True:
         subscription.enabled = True
         subscription.disabled_reason = subscription.disabled_at = subscription.failing_since = None
-    elif enabled is False and subscription.enabled:
+        changed += ["enabled", "disabled_reason", "disabled_at", "failing_since"]
+    elif enabled is False:
         subscription.enabled = False
         subscription.disabled_reason, subscription.disabled_at = "disabled on request", utcnow()
+        changed += ["enabled", "disabled_reason", "disabled_at"]
     async with atomic():
-        await subscription.save()
-        # The hold follows the state saved in this transaction (as for agents).
-        if subscription.enabled:
+        if changed:
+            await subscription.save(update_fields=[*changed, "updated_at"])
+        # The hold follows the state this transaction saved (as for agents); untouched when
+        # the request did not name ``enabled``.
+        if enabled is True:
             await outbox.release(outbox_key(subscription.id))
-        else:
+        elif enabled is False:
             await outbox.hold(outbox_key(subscription.id))
         await _changed(principal.org_id)
-    return subscription
+    return await _find(principal, subscription_id)
 
 
 async def delete_subscription(principal: Principal, subscription_id: str) -> None:

@@ -42,7 +42,7 @@ class WebhookTest:
 
 
 async def send_test(
-    principal: Principal, agent_id: str, *, link_base: str | None = None, wait: float = WAIT_SECONDS
+    principal: Principal, agent_id: str, *, wait: float = WAIT_SECONDS
 ) -> WebhookTest:
     require_scope(principal, "agents:write")
     agent = await find_agent(principal, agent_id)
@@ -61,7 +61,7 @@ async def send_test(
     )
     event = message_created(
         message, agent_id=agent.id, user_email=user.email if user is not None else None, organization_id=principal.org_id,
-        reply_url=reply_url(agent.id, link_base), test=True,
+        reply_url=reply_url(agent.id), test=True,
     )
     delivery_id = await outbox.enqueue(
         organization_id=principal.org_id,

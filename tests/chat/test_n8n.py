@@ -12,15 +12,29 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
+import pytest
 
+from app.kernel.config import Settings
 from app.models.chat import Conversation, Message
 from tests.chat.test_agent_runner import open_chat
 from tests.chat.test_webhooks import conversation, send, webhook_agent
-from tests.conftest import LiveServer, Orgs
+from tests.conftest import DrainOutbox, LiveServer, Orgs
 from tests.fakes.llm import FakeLLM, Reply, Text
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 SECRET = "n8n-trigger-secret"
+PUBLIC_URL = "https://chat.example.com"  # SWITCHBOARD_PUBLIC_URL: where response_webhook points
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.with_overrides(public_url=PUBLIC_URL)
+
+
+def on_server(server: LiveServer, url: str) -> str:
+    """A URL under the public URL, as the reverse proxy in front of the server would route it."""
+    assert url.startswith(PUBLIC_URL + "/")
+    return server.url + url[len(PUBLIC_URL):]
 
 
 def now_iso() -> str:
@@ -47,7 +61,7 @@ async def n8n_agent(http: httpx.AsyncClient, orgs: Orgs, receiver: WebhookReceiv
 
 
 async def test_a_reply_from_n8n_lands_in_the_conversation(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
-                                                         receiver: WebhookReceiver) -> None:
+                                                         receiver: WebhookReceiver, drain_outbox: DrainOutbox) -> None:
     key = live_orgs.a.api_key
     # The credential test.
     listed = await http.get("/api/v1/agents", headers={"Authorization": f"Bearer {key}"})
@@ -64,8 +78,8 @@ async def test_a_reply_from_n8n_lands_in_the_conversation(live_server: LiveServe
     assert item["conversation_id"] == conv["id"] and item["type"] == "user_message" and item["origin"] == "person"
     assert item["user_id"] == live_orgs.a.owner_id and item["organization_id"] == live_orgs.a.id
     assert item["message_id"] == sent["id"] and item["agent_id"] == agent["id"]
-    reply_url = item["response_webhook"]
-    assert reply_url == f"{live_server.url}/webhooks/agents/{agent['id']}/reply"
+    assert item["response_webhook"] == f"{PUBLIC_URL}/webhooks/agents/{agent['id']}/reply"
+    reply_url = on_server(live_server, item["response_webhook"])
     # The documented keys are unchanged beside the new ones.
     assert item["conversationId"] == conv["id"] and item["messageId"] == sent["id"] and item["event"] == "message.created"
     # A trigger that listens for agent responses only drops it; a wrong secret too.
@@ -103,8 +117,30 @@ async def test_a_reply_from_n8n_lands_in_the_conversation(live_server: LiveServe
     assert [(m["role"], m["content"]) for m in history] == [
         ("user", "Where is my order?"), ("assistant", "It ships today."), ("assistant", "Anything else?"),
     ]
-    # Agent messages are not sent back to the agent's webhook.
-    assert len(receiver.received) == 1
+    # Agent messages are not sent back to the agent's webhook: one delivery in the outbox, done.
+    items = [i for i in await drain_outbox() if i.conversation_id == conv["id"]]
+    assert [(i.message_id, i.status) for i in items] == [(sent["id"], "succeeded")] and len(receiver.received) == 1
+
+
+async def test_without_a_public_url_no_host_header_picks_the_reply_url(
+    live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient, receiver: WebhookReceiver
+) -> None:
+    """The node sends its API key to response_webhook: a person sending a message must not be
+    able to point it at their own server with a Host header. Without a configured public URL
+    the body says null, and the node answers through its credential's base URL."""
+    from app.services import files
+
+    files.configure(live_server.settings.with_overrides(public_url=""))
+    try:
+        agent = await n8n_agent(http, live_orgs, receiver)
+        conv = await conversation(http, live_orgs.a.headers, agent["id"])
+        r = await http.post(f"/api/v1/conversations/{conv['id']}/messages", json={"content": "hi"},
+                            headers={**live_orgs.a.headers, "Host": "evil.example:8443"})
+        assert r.status_code == 201, r.text
+        await receiver.wait_for(lambda r: len(r.received) == 1)
+        assert receiver.received[0].json["response_webhook"] is None
+    finally:
+        files.configure(live_server.settings)
 
 
 async def test_reply_errors_are_the_contracts(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
@@ -150,7 +186,7 @@ async def test_fallback_reply_and_send_message(live_server: LiveServer, live_org
     assert dup.status_code == 409 and dup.json()["error"]["code"] == "duplicate_message"
 
     # "Send message" with a conversation id we never issued (the node's conversation_<ms>).
-    client_conv = f"conversation_{int(time.time() * 1000)}-{uuid.uuid4()}"  # longer than any id of ours
+    client_conv = f"conversation_{int(time.time() * 1000)}"  # what the node makes up
     first = {"id": str(uuid.uuid4()), "content": "New order from the shop", "conversationId": client_conv,
              "type": "user_message", "timestamp": now_iso(), "metadata": {"order": "A-17"}}
     r = await http.post(url, json=first, headers=key_headers)
@@ -186,6 +222,16 @@ async def test_fallback_reply_and_send_message(live_server: LiveServer, live_org
     # Dedup on id.
     dup = await http.post(url, json=first, headers=key_headers)
     assert dup.status_code == 409
+    # A client id longer than any id of ours works the same way.
+    long_conv = f"conversation_{int(time.time() * 1000)}-{uuid.uuid4()}"
+    r1 = await http.post(url, json={**first, "id": str(uuid.uuid4()), "conversationId": long_conv}, headers=key_headers)
+    r2 = await http.post(url, json={**first, "id": str(uuid.uuid4()), "conversationId": long_conv}, headers=key_headers)
+    assert r1.status_code == r2.status_code == 201, (r1.text, r2.text)
+    assert r1.json()["message"]["conversation_id"] == r2.json()["message"]["conversation_id"] != opened["conversation_id"]
+    # The agent-addressed originate of the contract takes the client's id too.
+    r = await http.post(f"/api/v1/agents/{agent['id']}/messages", json={"conversation_id": long_conv, "content": "ok"},
+                        headers=key_headers)
+    assert r.status_code == 201 and r.json()["message"]["conversation_id"] == r1.json()["message"]["conversation_id"]
 
 
 async def test_message_endpoint_refuses_what_it_cannot_store(live_server: LiveServer, live_orgs: Orgs, http: httpx.AsyncClient,
@@ -201,10 +247,20 @@ async def test_message_endpoint_refuses_what_it_cannot_store(live_server: LiveSe
         ({**base, "fileUrl": "javascript:alert(1)", "content": ""}, "fileUrl"),
         ({k: v for k, v in base.items() if k != "conversationId"}, "conversationId"),
     ]
+    cases += [
+        ({**base, "content": "  "}, "content"),
+        ({**base, "content": "x" * 40_001}, "content"),
+        ({**base, "id": "i" * 300}, "external_message_id"),
+    ]
     for body, field in cases:
         r = await http.post(url, json=body, headers=key_headers)
         assert r.status_code == 422, (body, r.text)
         assert field in r.json()["error"]["details"], r.json()
+    # Another agent's conversation is not a client id to open a conversation under.
+    other_agent = await webhook_agent(http, live_orgs.a.headers, receiver)
+    theirs = await conversation(http, live_orgs.a.headers, other_agent["id"])
+    r = await http.post(url, json={**base, "conversationId": theirs["id"]}, headers=key_headers)
+    assert r.status_code == 404
     other = await http.post(f"/webhooks/agents/{agent['id']}/message", json=base, headers={"Authorization": f"Bearer {live_orgs.b.api_key}"})
     assert other.status_code == 404
     session = (await http.post("/api/v1/auth/login", json={"email": live_orgs.a.owner_email, "password": live_orgs.a.owner_password})).json()["token"]
@@ -236,9 +292,23 @@ async def test_webhook_headers_are_sealed_and_masked(live_server: LiveServer, li
                        ({"X-New": "********"}, "webhook_headers.X-New")):
         r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"webhook_headers": bad}, headers=live_orgs.a.headers)
         assert r.status_code == 422 and field in r.json()["error"]["details"], r.text
-    # null removes them all.
+    bad_value = await http.patch(f"/api/v1/agents/{agent['id']}", json={"webhook_headers": {"X-Lerty-Signature": "a\u0001b"}},
+                                 headers=live_orgs.a.headers)
+    assert bad_value.status_code == 422
+    # Pointing the agent elsewhere needs the values again: a masked value cannot be read by
+    # moving the URL to a receiver of one's own.
+    moved = await http.patch(f"/api/v1/agents/{agent['id']}", json={"webhook_url": receiver.url + "/elsewhere"}, headers=live_orgs.a.headers)
+    assert moved.status_code == 422 and "webhook_headers" in moved.json()["error"]["details"]
+    masked = await http.patch(f"/api/v1/agents/{agent['id']}", json={"webhook_url": receiver.url + "/elsewhere",
+                                                                      "webhook_headers": {"X-Lerty-Signature": "********"}},
+                              headers=live_orgs.a.headers)
+    assert masked.status_code == 422
+    # null removes them all, from the next delivery on.
     r = await http.patch(f"/api/v1/agents/{agent['id']}", json={"webhook_headers": None}, headers=live_orgs.a.headers)
     assert r.json()["agent"]["webhook_headers"] == {}
+    await send(http, live_orgs.a.headers, conv["id"], "again")
+    await receiver.wait_for(lambda r: len(r.received) == 2)
+    assert "X-Lerty-Signature" not in receiver.received[1].headers and "X-Extra" not in receiver.received[1].headers
 
 
 async def test_a_custom_agent_answers_a_message_sent_through_its_endpoint(live_server: LiveServer, live_orgs: Orgs,

@@ -389,3 +389,15 @@ async def test_a_ping_reports_what_the_endpoint_answered(client: Any, orgs: Orgs
     assert got.signed_with == [hook["secret"]] and got.json["data"] == {
         "subscription_id": hook["id"], "message": "This is a test event from Switchboard."}
     assert json.loads(delivery["body"]) == got.json
+
+
+async def test_asking_for_an_event_takes_the_scope_that_reads_it(client: Any, orgs: Orgs) -> None:
+    made = await client.post("/api/v1/api-keys", json={"name": "hooks only", "scopes": ["webhooks:read", "webhooks:write"]},
+                             headers=orgs.a.headers)
+    key = (await made.get_json())["api_key"]["key"]
+    hooks_only = {"Authorization": f"Bearer {key}"}
+    for events in (["message.created"], ["entry.created"], ["*"]):
+        r = await client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/e", "events": events}, headers=hooks_only)
+        assert r.status_code == 403, (events, await r.get_data(as_text=True))
+    assert await EventSubscription.filter(organization_id=orgs.a.id).count() == 0
+

@@ -119,7 +119,7 @@ async def test_payload_headers_and_signature(live_server: LiveServer, live_orgs:
         "agent_id": agent["id"],
         "user_id": live_orgs.a.owner_id,
         "organization_id": live_orgs.a.id,
-        "response_webhook": f"{live_server.url}/webhooks/agents/{agent['id']}/reply",
+        "response_webhook": None,  # named only under SWITCHBOARD_PUBLIC_URL (tests/chat/test_n8n.py)
     }
     # Agent messages are not sent back to the agent.
     await http.post(f"/api/v1/conversations/{conv['id']}/originate", json={"content": "hi", "role": "assistant"}, headers=live_orgs.a.headers)

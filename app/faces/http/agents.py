@@ -227,7 +227,7 @@ class WebhookTested(TypedDict):
             scope="agents:write", errors=(409,))
 async def send_webhook_test(agent_id: str) -> WebhookTested:
     """A synthetic, signed ``message.created`` to the agent's webhook; what the receiver answered."""
-    result = await webhook_check.send_test(await actor(), agent_id, link_base=request.host_url)
+    result = await webhook_check.send_test(await actor(), agent_id)
     out: WebhookTested = {
         "success": True,
         "ok": result.ok,
